@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import aioice.ice
+import pytest
+
+from voicelab.local import LocalServer, ServerOptions
+
+TEST_KEY = "test-key-not-a-secret"
+
+
+@pytest.fixture(autouse=True)
+def loopback_ice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ICE on 127.0.0.1 only: aioice leaves loopback out by default, and tests never reach
+    beyond it. Patched in the test process only, never in the app."""
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
+
+
+@pytest.fixture
+async def server():
+    srv = LocalServer(ServerOptions(api_key=TEST_KEY))
+    await srv.start()
+    yield srv
+    await srv.stop()

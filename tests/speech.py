@@ -1,0 +1,22 @@
+"""Test speech: real synthesized phrases, as a microphone would hear them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from voicelab.audio import WEBRTC_RATE, scale_to_dbfs
+from voicelab.local.synthesizer import synthesizer
+
+#: The clearest eSpeak voice for PocketSphinx in our measurements (README).
+MIC_VOICE = "alloy"
+MIC_SPEED = 0.86  # about 150 words per minute
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * WEBRTC_RATE), dtype=np.int16)
+
+
+def phrase(text: str, dbfs: float = -24.0, lead_s: float = 0.3, tail_s: float = 0.0) -> np.ndarray:
+    """48 kHz mono s16 speech at a chosen RMS level, with silence around it."""
+    speech = synthesizer().synthesize(text, MIC_VOICE, MIC_SPEED).samples
+    return np.concatenate([silence(lead_s), scale_to_dbfs(speech, dbfs), silence(tail_s)])

@@ -1,0 +1,127 @@
+"""One upstream Realtime call from the client side: the aiortc peer, its microphone track,
+the model's audio, and the ``oai-events`` channel.
+
+The same code reaches OpenAI and the local server; only ``base_url`` and the key differ.
+It runs on whichever asyncio loop calls ``connect`` and must be used from that loop only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import av
+import numpy as np
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from voicelab import signaling
+from voicelab.pcm_track import PcmTrack
+
+log = logging.getLogger(__name__)
+
+MAX_EVENT_BYTES = 64 * 1024
+
+
+class EventTooLarge(ValueError):
+    """A client event over the data channel's 64 KiB limit."""
+
+
+class RealtimeConnection:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        session: dict[str, Any],
+        on_event: Callable[[dict[str, Any]], None],
+        on_audio: Callable[[av.AudioFrame], None] | None = None,
+        mic_buffer_s: float = 2.0,
+    ) -> None:
+        self.base_url = base_url
+        self._api_key = api_key
+        self.session = session
+        self.on_event = on_event
+        self.on_audio = on_audio
+        # Bounded: if the far side stalls, old microphone audio is dropped, never hoarded.
+        self.mic = PcmTrack(max_buffer_s=mic_buffer_s, drop_oldest=True)
+        self.pc = RTCPeerConnection()
+        self.channel: Any = None
+        self.call_id: str | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self.closed = False
+
+    async def connect(self) -> str:
+        """Offer, POST, answer; returns the call id. Raises ``SignalingError``."""
+        self.pc.addTransceiver(self.mic, direction="sendrecv")
+        self.channel = self.pc.createDataChannel("oai-events")
+        self.channel.on("message", self._on_message)
+        self.pc.on("track", self._on_track)
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        try:
+            answer = await signaling.create_call(
+                self.base_url, self._api_key, self.pc.localDescription.sdp, self.session
+            )
+        except BaseException:
+            await self.pc.close()
+            raise
+        self.call_id = answer.call_id
+        await self.pc.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
+        return answer.call_id
+
+    def _on_message(self, message: str | bytes) -> None:
+        try:
+            event = json.loads(message)
+        except ValueError:
+            event = {"type": "voicelab.malformed_event", "raw": str(message)[:200]}
+        if not isinstance(event, dict):
+            event = {"type": "voicelab.malformed_event", "raw": str(message)[:200]}
+        self.on_event(event)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "audio":
+            self._reader = asyncio.ensure_future(self._read(track))
+
+    async def _read(self, track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            if self.on_audio is not None:
+                self.on_audio(frame)
+
+    def send(self, event: dict[str, Any]) -> None:
+        """Send one client event; refuses (EventTooLarge) what the channel would drop."""
+        data = json.dumps(event)
+        if len(data.encode()) > MAX_EVENT_BYTES:
+            raise EventTooLarge(
+                f"The event is {len(data.encode())} bytes; the data channel takes at most "
+                f"{MAX_EVENT_BYTES}. Shorten the instructions or split the message."
+            )
+        if self.channel is None or self.channel.readyState != "open":
+            raise ConnectionError("The call's event channel is not open.")
+        self.channel.send(data)
+
+    def send_raw(self, data: str) -> None:
+        """For tests of a server's handling of bad input: no checks at all."""
+        self.channel.send(data)
+
+    def push_mic(self, samples: np.ndarray) -> None:
+        """48 kHz mono s16 audio for the upstream; paced out at real time."""
+        self.mic.push(samples)
+
+    async def close(self, hang_up: bool = True) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if hang_up and self.call_id:
+            with contextlib.suppress(signaling.SignalingError):
+                await signaling.hang_up(self.base_url, self._api_key, self.call_id)
+        if self._reader is not None:
+            self._reader.cancel()
+        self.mic.stop()
+        await self.pc.close()

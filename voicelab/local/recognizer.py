@@ -1,0 +1,56 @@
+"""Offline speech recognition behind one small interface, so a better engine can drop in.
+
+PocketSphinx's wheel carries an en-US acoustic model, language model and dictionary. Its
+open-vocabulary accuracy on synthetic speech is roughly half the words (see README); it is
+fed while the user speaks, so only ``end_utt`` remains when they stop.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+RATE = 16_000
+
+
+class Recognizer(Protocol):
+    """Streaming recognizer for 16 kHz mono s16; not thread-safe, one per call."""
+
+    def start(self) -> None: ...
+    def feed(self, samples: np.ndarray) -> None: ...
+    def partial(self) -> str: ...
+    def finish(self) -> str: ...
+
+
+class PocketsphinxRecognizer:
+    def __init__(self) -> None:
+        from pocketsphinx import Decoder
+
+        self._decoder = Decoder(samprate=RATE, logfn="/dev/null")
+        self._active = False
+
+    def start(self) -> None:
+        if self._active:
+            self._decoder.end_utt()
+        self._decoder.start_utt()
+        self._active = True
+
+    def feed(self, samples: np.ndarray) -> None:
+        if not self._active:
+            self.start()
+        self._decoder.process_raw(np.ascontiguousarray(samples, dtype=np.int16).tobytes())
+
+    def partial(self) -> str:
+        if not self._active:
+            return ""
+        hyp = self._decoder.hyp()
+        return hyp.hypstr if hyp is not None else ""
+
+    def finish(self) -> str:
+        if not self._active:
+            return ""
+        self._decoder.end_utt()
+        self._active = False
+        hyp = self._decoder.hyp()
+        return hyp.hypstr.strip() if hyp is not None else ""
