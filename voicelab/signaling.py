@@ -85,7 +85,9 @@ async def create_call(
             f"Could not connect to {base_url}: is the server running and the URL right?"
         ) from exc
     except httpx.HTTPError as exc:
-        raise SignalingError(f"The call setup failed on the network: {type(exc).__name__}.") from exc
+        raise SignalingError(
+            f"The call setup failed on the network: {type(exc).__name__}."
+        ) from exc
     if response.status_code not in (200, 201):
         raise _explain(response)
     sdp = response.text
@@ -98,9 +100,7 @@ async def create_call(
     return CallAnswer(call_id, sdp)
 
 
-async def hang_up(
-    base_url: str, api_key: str, call_id: str, timeout_s: float = 5.0
-) -> None:
+async def hang_up(base_url: str, api_key: str, call_id: str, timeout_s: float = 5.0) -> None:
     """End the call upstream, so it stops billing now rather than at an ICE timeout."""
     url = f"{base_url.rstrip('/')}/realtime/calls/{call_id}/hangup"
     try:

@@ -61,7 +61,7 @@ class Conversation:
     ) -> str | None:
         """Insert after ``previous_item_id`` (default: at the end); returns the id before it."""
         before = self.last_id
-        entry = _Entry(item, audio_ms, speech, heard)
+        entry = _Entry(item, audio_ms=audio_ms, heard=heard, speech=speech)
         if previous_item_id is None or previous_item_id == before:
             self._entries[item["id"]] = entry
         else:

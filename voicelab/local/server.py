@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass, field
+
 from aiohttp import web
 
 from voicelab.local.call import RealtimeCall
