@@ -116,6 +116,10 @@ class LocalServer:
             return await self._create_call_checked(request)
         except RealtimeError as exc:
             return _error(400, exc)
+        except (UnicodeDecodeError, ValueError) as exc:
+            return _error(
+                400, RealtimeError(f"The request could not be read: {exc}.", "invalid_request")
+            )
         except web.HTTPRequestEntityTooLarge:
             return _error(413, RealtimeError("The request body is too large.", "request_too_large"))
         except Exception:  # never a 500 without a body, never a hang
@@ -204,7 +208,13 @@ class LocalServer:
                 )
             return offer, session
         if ctype == "application/sdp":
-            return await request.text(), None
+            body = await request.read()
+            try:
+                return body.decode("utf-8"), None
+            except UnicodeDecodeError as exc:
+                raise RealtimeError(
+                    "The SDP offer is not UTF-8 text.", "invalid_offer", "sdp"
+                ) from exc
         raise RealtimeError(
             "Unsupported content type: send multipart/form-data with 'sdp' and 'session' "
             "parts, or an application/sdp body.",
