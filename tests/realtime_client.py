@@ -4,6 +4,7 @@ validates it against the official types, and measures the audio it receives."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,10 +80,8 @@ class Client:
             if left <= 0:
                 raise AssertionError(f"no {kind} within {timeout}s; saw {self.types()}")
             self._changed.clear()
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), left)
-            except asyncio.TimeoutError:
-                pass
 
     def arrival_of(self, event: dict[str, Any]) -> float:
         return self.arrivals[next(i for i, e in enumerate(self.events) if e is event)]

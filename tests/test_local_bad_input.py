@@ -319,7 +319,7 @@ async def test_injected_sdp_delay_and_unreachable_server_time_out_clearly():
     server = LocalServer(ServerOptions(faults=Faults(sdp_delay_s=3.0)))
     await server.start()
     try:
-        with pytest.raises(SignalingError, match="did not answer within 0.5 s"):
+        with pytest.raises(SignalingError, match=r"did not answer within 0\.5 s"):
             await create_call(
                 server.base_url, TEST_KEY, await an_offer(), {"type": "realtime"}, timeout_s=0.5
             )

@@ -70,6 +70,9 @@ class PcmTrack(MediaStreamTrack):
                 raise BufferFull(
                     f"the track holds at most {self.max_buffer_samples / WEBRTC_RATE:.0f} s"
                 )
+            if len(samples) > self.max_buffer_samples:  # newest audio wins
+                self.dropped_total += len(samples) - self.max_buffer_samples
+                samples = samples[-self.max_buffer_samples :]
             self._drop(self._buffered + len(samples) - self.max_buffer_samples)
         start = self.pushed_total
         if len(samples):
