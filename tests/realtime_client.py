@@ -38,7 +38,12 @@ class Client:
     def __post_init__(self) -> None:
         self._changed = asyncio.Event()
         self.conn = RealtimeConnection(
-            self.base_url, self.api_key, self.session, self._on_event, self._on_audio
+            self.base_url,
+            self.api_key,
+            self.session,
+            self._on_event,
+            self._on_audio,
+            mic_buffer_s=60.0,  # tests queue whole phrases at once; a live mic needs far less
         )
 
     def _on_event(self, event: dict[str, Any]) -> None:

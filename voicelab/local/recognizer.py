@@ -27,7 +27,10 @@ class PocketsphinxRecognizer:
     def __init__(self) -> None:
         from pocketsphinx import Decoder
 
-        self._decoder = Decoder(samprate=RATE, logfn="/dev/null")
+        # fwdflat=False skips the second-pass search at end_utt: 2-5 ms instead of 60-140 ms
+        # on 3-4 s utterances, with comparable accuracy on our test phrases (README). That
+        # search sits between the end of the user's turn and the reply.
+        self._decoder = Decoder(samprate=RATE, logfn="/dev/null", fwdflat=False)
         self._active = False
 
     def start(self) -> None:
