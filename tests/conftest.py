@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 import aioice.ice
 import pytest
 
@@ -15,9 +18,18 @@ def loopback_ice(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
 
 
+@contextlib.asynccontextmanager
+async def serving(**options) -> AsyncIterator[LocalServer]:
+    """A local server on a free loopback port for the length of the block."""
+    srv = LocalServer(ServerOptions(**options))
+    await srv.start()
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+
+
 @pytest.fixture
 async def server():
-    srv = LocalServer(ServerOptions(api_key=TEST_KEY))
-    await srv.start()
-    yield srv
-    await srv.stop()
+    async with serving(api_key=TEST_KEY) as srv:
+        yield srv

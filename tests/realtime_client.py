@@ -108,3 +108,15 @@ class Client:
 
     def assert_valid(self) -> None:
         assert not self.problems, "events that do not validate:\n" + "\n".join(self.problems)
+
+
+def user_text(text: str) -> dict[str, Any]:
+    """A ``conversation.item.create`` event carrying a typed user message."""
+    return {
+        "type": "conversation.item.create",
+        "item": {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": text}],
+        },
+    }

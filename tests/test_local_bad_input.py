@@ -13,25 +13,14 @@ import httpx
 import pytest
 from aiohttp import web
 
-from tests.conftest import TEST_KEY
-from tests.realtime_client import Client
+from tests.conftest import TEST_KEY, serving
+from tests.realtime_client import Client, user_text
 from voicelab.connection import EventTooLarge
-from voicelab.local import Faults, LocalServer, ServerOptions
+from voicelab.local import Faults, LocalServer
 from voicelab.local.responder import ChatCompletionsResponder
 from voicelab.signaling import SignalingError, create_call, hang_up
 
 AUTH = {"Authorization": f"Bearer {TEST_KEY}"}
-
-
-def user_text(text: str) -> dict:
-    return {
-        "type": "conversation.item.create",
-        "item": {
-            "type": "message",
-            "role": "user",
-            "content": [{"type": "input_text", "text": text}],
-        },
-    }
 
 
 async def a_call_still_works(server: LocalServer) -> None:
@@ -270,9 +259,7 @@ async def test_bad_events_get_error_events_and_the_call_goes_on(server):
 
 
 async def test_call_ends_at_the_maximum_duration():
-    server = LocalServer(ServerOptions(api_key=TEST_KEY, max_call_s=2.0))
-    await server.start()
-    try:
+    async with serving(api_key=TEST_KEY, max_call_s=2.0) as server:
         client = Client(server.base_url, TEST_KEY, {"type": "realtime"})
         await client.connect()
         expired = await client.wait_for("error", timeout=5)
@@ -285,8 +272,6 @@ async def test_call_ends_at_the_maximum_duration():
         assert not server.calls
         await client.close()
         client.assert_valid()
-    finally:
-        await server.stop()
 
 
 # ---- fault injection ------------------------------------------------------------------------
@@ -303,28 +288,20 @@ async def test_call_ends_at_the_maximum_duration():
     ],
 )
 async def test_injected_sdp_status_becomes_a_clear_error(status, words):
-    server = LocalServer(ServerOptions(faults=Faults(sdp_status=status)))
-    await server.start()
-    try:
+    async with serving(faults=Faults(sdp_status=status)) as server:
         with pytest.raises(SignalingError) as caught:
             await create_call(server.base_url, TEST_KEY, await an_offer(), {"type": "realtime"})
         assert caught.value.status == status
         assert words in str(caught.value)
         assert TEST_KEY not in str(caught.value)
-    finally:
-        await server.stop()
 
 
 async def test_injected_sdp_delay_and_unreachable_server_time_out_clearly():
-    server = LocalServer(ServerOptions(faults=Faults(sdp_delay_s=3.0)))
-    await server.start()
-    try:
+    async with serving(faults=Faults(sdp_delay_s=3.0)) as server:
         with pytest.raises(SignalingError, match=r"did not answer within 0\.5 s"):
             await create_call(
                 server.base_url, TEST_KEY, await an_offer(), {"type": "realtime"}, timeout_s=0.5
             )
-    finally:
-        await server.stop()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         free = s.getsockname()[1]
@@ -335,9 +312,7 @@ async def test_injected_sdp_delay_and_unreachable_server_time_out_clearly():
 
 
 async def test_injected_drop_ends_the_call_without_hangup():
-    server = LocalServer(ServerOptions(faults=Faults(drop_after_s=1.0)))
-    await server.start()
-    try:
+    async with serving(faults=Faults(drop_after_s=1.0)) as server:
         client = Client(server.base_url, TEST_KEY, {"type": "realtime"})
         await client.connect()
         await asyncio.sleep(1.5)
@@ -351,14 +326,10 @@ async def test_injected_drop_ends_the_call_without_hangup():
             await asyncio.sleep(0.1)
         assert client.conn.channel.readyState == "closed"
         await client.close()
-    finally:
-        await server.stop()
 
 
 async def test_injected_malformed_events_arrive_between_good_ones():
-    server = LocalServer(ServerOptions(faults=Faults(malformed_every=3)))
-    await server.start()
-    try:
+    async with serving(faults=Faults(malformed_every=3)) as server:
         client = Client(
             server.base_url, TEST_KEY, {"type": "realtime", "output_modalities": ["text"]}
         )
@@ -370,14 +341,10 @@ async def test_injected_malformed_events_arrive_between_good_ones():
         assert client.of("voicelab.malformed_event")
         await client.close()
         client.assert_valid()
-    finally:
-        await server.stop()
 
 
 async def test_injected_slow_synthesis_delays_the_audio():
-    server = LocalServer(ServerOptions(faults=Faults(synth_delay_s=1.0)))
-    await server.start()
-    try:
+    async with serving(faults=Faults(synth_delay_s=1.0)) as server:
         client = Client(server.base_url, TEST_KEY, {"type": "realtime"})
         await client.connect()
         client.send(user_text("hello"))
@@ -386,8 +353,6 @@ async def test_injected_slow_synthesis_delays_the_audio():
         started = await client.wait_for("output_audio_buffer.started")
         assert client.arrival_of(started) - client.arrival_of(created) >= 1.0
         await client.close()
-    finally:
-        await server.stop()
 
 
 # ---- other responders and the command line --------------------------------------------------
@@ -412,9 +377,7 @@ async def test_chat_completions_url_answers_instead_of_the_local_responder():
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
     responder = ChatCompletionsResponder(f"http://127.0.0.1:{port}/v1/chat/completions", "tiny")
-    server = LocalServer(ServerOptions(responder=responder))
-    await server.start()
-    try:
+    async with serving(responder=responder) as server:
         client = Client(
             server.base_url,
             TEST_KEY,
@@ -444,8 +407,6 @@ async def test_chat_completions_url_answers_instead_of_the_local_responder():
         assert "answered 503" in failed["response"]["status_details"]["error"]["message"]
         await client.close()
         client.assert_valid()
-    finally:
-        await server.stop()
         await runner.cleanup()
 
 

@@ -13,7 +13,7 @@ from tests.speech import phrase
 from voicelab.audio import WEBRTC_RATE, Rechunker, frame_to_mono, mono_frame, resample, rms_dbfs
 from voicelab.local.conversation import Conversation, message_item
 from voicelab.local.errors import RealtimeError
-from voicelab.local.input_pipeline import InputPipeline, Started, Stopped
+from voicelab.local.input_pipeline import InputPipeline, Stopped
 from voicelab.local.responder import LocalResponder, ReplyRequest, Turn
 from voicelab.local.session import Session
 from voicelab.local.synthesizer import VOICE_VARIANTS, synthesizer
@@ -209,7 +209,7 @@ def test_input_pipeline_finds_the_turn_and_the_words():
     events = []
     for start in range(0, len(clip), 960):
         events += pipeline.process(clip[start : start + 960])
-    assert [type(e) for e in events] == [Started, Stopped]
+    assert [type(e) for e in events] == [SpeechStarted, Stopped]
     assert 600 <= events[0].audio_start_ms <= 800  # 1.0 s lead minus 0.3 s padding
     assert {"weather", "hello"} & set(events[1].utterance.transcript.split())
 

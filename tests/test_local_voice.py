@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import TEST_KEY
-from tests.realtime_client import Client
+from tests.realtime_client import Client, user_text
 from tests.speech import phrase, silence
 
 WEATHER = "hello world, what is the weather like today"
@@ -24,17 +24,6 @@ def session(**audio_input) -> dict:
         if audio_input
         else {"type": "realtime"}
     )
-
-
-def user_text(text: str) -> dict:
-    return {
-        "type": "conversation.item.create",
-        "item": {
-            "type": "message",
-            "role": "user",
-            "content": [{"type": "input_text", "text": text}],
-        },
-    }
 
 
 @pytest.fixture

@@ -26,11 +26,12 @@ from voicelab.local.conversation import Conversation, message_item, validate_cli
 from voicelab.local.errors import RealtimeError
 from voicelab.local.faults import Faults
 from voicelab.local.ids import new_id
-from voicelab.local.input_pipeline import InputPipeline, Started, Stopped, Utterance
+from voicelab.local.input_pipeline import InputPipeline, Stopped, Utterance
 from voicelab.local.responder import Responder
 from voicelab.local.response import ResponseOptions, ResponseRun
 from voicelab.local.session import Session
 from voicelab.local.synthesizer import Synthesizer, synthesizer
+from voicelab.local.turn_detection import SpeechStarted
 from voicelab.pcm_track import PcmTrack
 
 log = logging.getLogger(__name__)
@@ -185,7 +186,7 @@ class RealtimeCall:
                 self._worker, self.pipeline.process, frame_to_mono(frame)
             )
             for event in events:
-                if isinstance(event, Started):
+                if isinstance(event, SpeechStarted):
                     self._speech_started(event.audio_start_ms)
                 elif isinstance(event, Stopped):
                     self._speech_stopped(event.utterance)

@@ -36,16 +36,11 @@ class Utterance:
 
 
 @dataclass(frozen=True)
-class Started:
-    audio_start_ms: int
-
-
-@dataclass(frozen=True)
 class Stopped:
     utterance: Utterance
 
 
-PipelineEvent = Started | Stopped
+PipelineEvent = SpeechStarted | Stopped
 
 
 class InputPipeline:
@@ -109,7 +104,7 @@ class InputPipeline:
                 for past in list(self._recent)[-keep:]:
                     self._recognizer.feed(past)
                 self._recent.clear()
-                events.append(Started(event.audio_start_ms))
+                events.append(event)
             elif isinstance(event, SpeechStopped):
                 begin = self._turn_start_ms if self._turn_start_ms is not None else start
                 events.append(

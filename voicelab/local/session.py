@@ -35,50 +35,36 @@ def _boolean(value: Any, param: str) -> bool:
     return value
 
 
-def _number(lo: float, hi: float) -> Validator:
-    def check(value: Any, param: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise errors.invalid_type(param, "a decimal", value)
-        if value < lo:
-            raise RealtimeError(
-                f"Invalid '{param}': decimal below minimum value. Expected a value >= {lo}, "
-                f"but got {value} instead.",
-                "decimal_below_min_value",
-                param,
-            )
-        if value > hi:
-            raise RealtimeError(
-                f"Invalid '{param}': decimal above maximum value. Expected a value <= {hi}, "
-                f"but got {value} instead.",
-                "decimal_above_max_value",
-                param,
-            )
-        return float(value)
+def _bounded(kind: str, lo: float, hi: float, integral: bool) -> Validator:
+    """A number within [lo, hi], refused with OpenAI's codes (``decimal_below_min_value`` …)."""
+    article = "an" if kind == "integer" else "a"
+
+    def check(value: Any, param: str) -> Any:
+        wrong = isinstance(value, bool) or not isinstance(value, int if integral else (int, float))
+        if wrong:
+            raise errors.invalid_type(param, f"{article} {kind}", value)
+        for beyond, side, limit, sign in (
+            (value < lo, "below minimum", lo, ">="),
+            (value > hi, "above maximum", hi, "<="),
+        ):
+            if beyond:
+                raise RealtimeError(
+                    f"Invalid '{param}': {kind} {side} value. Expected a value {sign} {limit}, "
+                    f"but got {value} instead.",
+                    f"{kind}_{side.split()[0]}_{'min' if sign == '>=' else 'max'}_value",
+                    param,
+                )
+        return value if integral else float(value)
 
     return check
+
+
+def _number(lo: float, hi: float) -> Validator:
+    return _bounded("decimal", lo, hi, integral=False)
 
 
 def _integer(lo: int, hi: int) -> Validator:
-    def check(value: Any, param: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise errors.invalid_type(param, "an integer", value)
-        if value < lo:
-            raise RealtimeError(
-                f"Invalid '{param}': integer below minimum value. Expected a value >= {lo}, "
-                f"but got {value} instead.",
-                "integer_below_min_value",
-                param,
-            )
-        if value > hi:
-            raise RealtimeError(
-                f"Invalid '{param}': integer above maximum value. Expected a value <= {hi}, "
-                f"but got {value} instead.",
-                "integer_above_max_value",
-                param,
-            )
-        return value
-
-    return check
+    return _bounded("integer", lo, hi, integral=True)
 
 
 def _one_of(options: tuple[str, ...]) -> Validator:
