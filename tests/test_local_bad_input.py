@@ -16,7 +16,7 @@ from aiohttp import web
 from tests.conftest import TEST_KEY, serving
 from tests.realtime_client import Client, user_text
 from voicelab.connection import EventTooLarge
-from voicelab.local import Faults, LocalServer
+from voicelab.local import Faults, LocalServer, LocalServerThread, ServerOptions
 from voicelab.local.responder import ChatCompletionsResponder
 from voicelab.signaling import SignalingError, create_call, hang_up
 
@@ -127,6 +127,7 @@ async def test_bad_session_gets_400_with_the_param(server, session, code, param)
     assert response.status_code == 400
     assert_openai_error(response.json(), code, param)
     assert not server.calls
+    await a_call_still_works(server)
 
 
 @pytest.mark.parametrize(
@@ -353,6 +354,7 @@ async def test_injected_slow_synthesis_delays_the_audio():
         started = await client.wait_for("output_audio_buffer.started")
         assert client.arrival_of(started) - client.arrival_of(created) >= 1.0
         await client.close()
+        client.assert_valid()
 
 
 # ---- other responders and the command line --------------------------------------------------
@@ -456,3 +458,17 @@ def test_cli_refuses_bad_fault_options():
     )
     assert result.returncode == 2
     assert "malformed_every must be at least 1" in result.stderr
+
+
+def test_server_thread_runs_on_its_own_loop_and_stops():
+    thread = LocalServerThread(ServerOptions(api_key=TEST_KEY))
+    base_url = thread.start()
+    try:
+        assert base_url.startswith("http://127.0.0.1:")
+        assert httpx.get(base_url.removesuffix("/v1") + "/healthz", timeout=5).status_code == 200
+        assert thread.call_ids() == []
+    finally:
+        thread.stop()
+    assert not thread._thread.is_alive()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(base_url.removesuffix("/v1") + "/healthz", timeout=2)
