@@ -19,7 +19,7 @@ import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from voicelab import signaling
+from voicelab import events, signaling
 from voicelab.pcm_track import PcmTrack
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,10 @@ class RealtimeConnection:
         on_event: Callable[[dict[str, Any]], None],
         on_audio: Callable[[av.AudioFrame], None] | None = None,
         mic_buffer_s: float = 2.0,
+        *,
+        mic: MediaStreamTrack | None = None,
+        on_state: Callable[[str], None] | None = None,
+        signaling_timeout_s: float = signaling.DEFAULT_TIMEOUT_S,
     ) -> None:
         self.base_url = base_url
         self._api_key = api_key
@@ -47,8 +51,13 @@ class RealtimeConnection:
         self.on_event = on_event
         self.on_audio = on_audio
         # Bounded: if the far side stalls, old microphone audio is dropped, never hoarded.
-        self.mic = PcmTrack(max_buffer_s=mic_buffer_s, drop_oldest=True)
+        # A relay (the bridge) brings its own track, fed frame by frame from the browser.
+        self.mic: MediaStreamTrack = mic or PcmTrack(max_buffer_s=mic_buffer_s, drop_oldest=True)
+        self.on_state = on_state
+        self.signaling_timeout_s = signaling_timeout_s
         self.pc = RTCPeerConnection()
+        self.pc.on("iceconnectionstatechange", self._state_changed)
+        self.pc.on("connectionstatechange", self._state_changed)
         self.channel: Any = None
         self.call_id: str | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -63,7 +72,11 @@ class RealtimeConnection:
         await self.pc.setLocalDescription(await self.pc.createOffer())
         try:
             answer = await signaling.create_call(
-                self.base_url, self._api_key, self.pc.localDescription.sdp, self.session
+                self.base_url,
+                self._api_key,
+                self.pc.localDescription.sdp,
+                self.session,
+                self.signaling_timeout_s,
             )
         except BaseException:
             await self.pc.close()
@@ -73,13 +86,17 @@ class RealtimeConnection:
         return answer.call_id
 
     def _on_message(self, message: str | bytes) -> None:
-        try:
-            event = json.loads(message)
-        except ValueError:
-            event = {"type": "voicelab.malformed_event", "raw": str(message)[:200]}
-        if not isinstance(event, dict):
-            event = {"type": "voicelab.malformed_event", "raw": str(message)[:200]}
-        self.on_event(event)
+        self.on_event(events.parse(message))
+
+    def _state_changed(self) -> None:
+        if self.on_state is not None:
+            self.on_state(self.ice_state)
+
+    @property
+    def ice_state(self) -> str:
+        """ICE's view, unless the whole connection has failed or closed."""
+        state = self.pc.connectionState
+        return state if state in ("failed", "closed") else self.pc.iceConnectionState
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio":
@@ -112,6 +129,7 @@ class RealtimeConnection:
 
     def push_mic(self, samples: np.ndarray) -> None:
         """48 kHz mono s16 audio for the upstream; paced out at real time."""
+        assert isinstance(self.mic, PcmTrack), "push_mic needs the built-in microphone track"
         self.mic.push(samples)
 
     async def close(self, hang_up: bool = True) -> None:

@@ -15,8 +15,8 @@ from typing import Any
 from voicelab.local import errors
 from voicelab.local.errors import RealtimeError
 from voicelab.local.ids import new_id
+from voicelab.session_config import VOICES
 
-VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
 EAGERNESS = ("low", "medium", "high", "auto")
 MAX_OUTPUT_TOKENS = 4096
 

@@ -1,0 +1,20 @@
+"""Voice Lab: talk to a realtime speech-to-speech model and tune its session.
+
+Run with ``streamlit run app.py``. This file holds the page config, the navigation and the
+shared sidebar; pages hold layout only.
+"""
+
+import streamlit as st
+
+from components import backend, call, sidebar
+
+st.set_page_config(page_title="Voice Lab", page_icon="🎙️", layout="wide")
+
+choice = sidebar.render()
+if choice.config is None:
+    call.set_request(choice.problem or "Fix the settings first.", None)
+else:
+    call.set_request(backend.target(choice.backend), choice.config.to_session(choice.backend))
+
+page = st.navigation([st.Page("pages/talk.py", title="Talk", icon="🎙️", default=True)])
+page.run()

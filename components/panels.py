@@ -1,0 +1,66 @@
+"""The live part of the page: status badge, the two transcript panels and the call's
+problems, redrawn by a fragment from the bridge's snapshot (never from protocol state)."""
+
+from __future__ import annotations
+
+import html
+
+import streamlit as st
+
+from voicelab.bridge import CONNECTED, CONNECTING, ERROR, Bridge, Snapshot
+from voicelab.conversation import Turn
+
+_BADGE = {
+    "idle": ("Idle", "gray"),
+    CONNECTING: ("Connecting", "orange"),
+    CONNECTED: ("Connected", "green"),
+    ERROR: ("Error", "red"),
+}
+_MARK = {"streaming": " …", "interrupted": " ⟂ (interrupted)", "failed": "", "done": ""}
+
+
+def status_badge(snap: Snapshot) -> None:
+    label, color = _BADGE.get(snap.status, (snap.status, "gray"))
+    detail = f"ICE {snap.ice_state}" if snap.status in (CONNECTING, CONNECTED) else ""
+    if snap.connect_ms is not None and snap.status == CONNECTED:
+        detail += f" · session in {snap.connect_ms:.0f} ms"
+    st.markdown(
+        f":{color}-badge[{label}] <span class='vl-detail'>{html.escape(detail)}</span>",
+        unsafe_allow_html=True,
+    )
+
+
+def _panel(title: str, turns: list[Turn], testid: str) -> None:
+    st.markdown(f"**{title}**")
+    box = st.container(height=320, border=True, key=testid)
+    if not turns:
+        box.caption("Nothing yet.")
+    for turn in turns[-50:]:
+        text = turn.text or "…"
+        box.markdown(f"{html.escape(text)}{_MARK[turn.status]}")
+
+
+def transcripts(snap: Snapshot) -> None:
+    you, assistant = st.columns(2)
+    with you:
+        _panel("You", [t for t in snap.turns if t.role == "user"], "panel-you")
+    with assistant:
+        _panel("Assistant", [t for t in snap.turns if t.role == "assistant"], "panel-assistant")
+
+
+def problems(snap: Snapshot) -> None:
+    if snap.problem:
+        st.error(snap.problem)
+    for message in snap.errors[-3:]:
+        st.warning(message)
+
+
+def live(bridge: Bridge, every_s: float = 0.4) -> None:
+    @st.fragment(run_every=every_s)
+    def render() -> None:
+        snap = bridge.snapshot()
+        status_badge(snap)
+        problems(snap)
+        transcripts(snap)
+
+    render()

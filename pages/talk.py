@@ -1,0 +1,24 @@
+"""Talk: start a call, speak, read both sides as they are spoken, type into the call."""
+
+import streamlit as st
+
+from components import call, panels
+from voicelab.bridge import BridgeError
+
+st.title("Voice Lab")
+st.caption(
+    "Press Start, allow the microphone, and talk. Headphones keep the model from hearing itself."
+)
+
+bridge = call.bridge()
+call.streamer()
+panels.live(bridge)
+
+with st.form("typed", clear_on_submit=True, border=False):
+    typed, send = st.columns([5, 1], vertical_alignment="bottom")
+    text = typed.text_input("Type a message into the call", key="typed_text")
+    if send.form_submit_button("Send", use_container_width=True):
+        try:
+            bridge.send_text(text)
+        except BridgeError as exc:
+            st.warning(str(exc))

@@ -1,0 +1,92 @@
+"""A browser leg without a browser: the page's peer (a microphone track, the audio it
+receives) connected over real WebRTC to a server-side peer built the way streamlit-webrtc
+builds it, with the same ``AudioSinkTrack`` feeding the bridge and the same
+``PcmAudioSource`` playing the bridge's output."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+
+import numpy as np
+from aiortc import RTCPeerConnection
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from streamlit_webrtc.pcm_source import PcmAudioSource
+from streamlit_webrtc.sink import AudioSinkTrack
+
+from tests.realtime_client import Received
+from voicelab.audio import WEBRTC_RATE, frame_to_mono, rms_dbfs
+from voicelab.bridge import Bridge, Snapshot
+from voicelab.pcm_track import PcmTrack
+
+
+class BrowserLeg:
+    def __init__(self, bridge: Bridge) -> None:
+        self.bridge = bridge
+        self.source = PcmAudioSource(sample_rate=WEBRTC_RATE)
+        self.sink = AudioSinkTrack(callback=bridge.on_browser_frame)
+        self.sink._on_ended_callback = bridge.on_browser_ended
+        self.mic = PcmTrack(max_buffer_s=60.0)
+        self.page = RTCPeerConnection()
+        self.server = RTCPeerConnection()
+        self.heard: list[Received] = []
+        self._reader: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        self.bridge.attach_output(self.source)
+        self.page.addTransceiver(self.mic, direction="sendrecv")
+        self.page.on("track", self._on_page_track)
+
+        @self.server.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            self.sink.addTrack(track)
+            self.sink.start()
+
+        await self.page.setLocalDescription(await self.page.createOffer())
+        await self.server.setRemoteDescription(self.page.localDescription)
+        self.server.addTrack(self.source.track)
+        await self.server.setLocalDescription(await self.server.createAnswer())
+        await self.page.setRemoteDescription(self.server.localDescription)
+
+    def _on_page_track(self, track: MediaStreamTrack) -> None:
+        async def read() -> None:
+            while True:
+                try:
+                    frame = await track.recv()
+                except MediaStreamError:
+                    return
+                self.heard.append(Received(time.monotonic(), rms_dbfs(frame_to_mono(frame))))
+
+        self._reader = asyncio.ensure_future(read())
+
+    def speak(self, samples: np.ndarray) -> None:
+        self.mic.push(samples)
+
+    def loud_frames(self, since: float = 0.0, floor_dbfs: float = -45.0) -> list[Received]:
+        return [r for r in self.heard if r.at >= since and r.dbfs > floor_dbfs]
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+        self.mic.stop()
+        with contextlib.suppress(Exception):
+            await self.page.close()
+        with contextlib.suppress(Exception):
+            await self.server.close()
+        self.sink.stop()
+
+
+async def until(
+    bridge: Bridge, check: Callable[[Snapshot], bool], timeout: float = 20.0, what: str = ""
+) -> Snapshot:
+    """Poll the bridge's snapshot the way the page's fragment does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        snap = bridge.snapshot()
+        if check(snap):
+            return snap
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or check}: {snap}")
+        await asyncio.sleep(0.05)

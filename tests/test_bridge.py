@@ -1,0 +1,292 @@
+"""The bridge end to end on loopback: a browser leg built from streamlit-webrtc's own sink and
+PCM source, the bridge on its own thread, and the real local server, all real WebRTC."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+from tests.browser_leg import BrowserLeg, until
+from tests.conftest import TEST_KEY, serving
+from tests.speech import phrase, silence
+from voicelab.audio import WEBRTC_RATE
+from voicelab.bridge import CONNECTED, ERROR, IDLE, Bridge, BridgeError, Target
+from voicelab.local import Faults
+from voicelab.session_config import SessionConfig
+
+WEATHER = "hello world, what is the weather like today"
+WEATHER_WORDS = {"hello", "world", "weather", "today"}
+
+
+def target(base_url: str, key: str = TEST_KEY) -> Target:
+    return Target(base_url, key, "local")
+
+
+def session(**changes) -> dict:
+    return SessionConfig(**changes).to_session("local")
+
+
+@contextlib.asynccontextmanager
+async def call(base_url: str, bridge: Bridge | None = None, **config) -> AsyncIterator:
+    bridge = bridge or Bridge()
+    leg = BrowserLeg(bridge)
+    await leg.connect()
+    bridge.start(target(base_url), session(**config))
+    try:
+        yield bridge, leg
+    finally:
+        await asyncio.to_thread(bridge.stop, 10.0)
+        await leg.close()
+
+
+def users(snap):
+    return [t for t in snap.turns if t.role == "user"]
+
+
+def assistants(snap):
+    return [t for t in snap.turns if t.role == "assistant"]
+
+
+async def test_speech_in_transcript_out_and_reply_audio_back(server):
+    async with call(server.base_url) as (bridge, leg):
+        snap = await until(bridge, lambda s: s.status == CONNECTED, what="connected")
+        assert snap.call_id in server.calls
+        assert snap.connect_ms is not None and snap.connect_ms < 10_000
+        assert snap.session["audio"]["input"]["transcription"]["model"] == (
+            "gpt-4o-mini-transcribe"
+        )
+        started = asyncio.get_running_loop().time()
+        leg.speak(phrase(WEATHER, lead_s=0.5, tail_s=2.0))
+
+        snap = await until(
+            bridge,
+            lambda s: any(t.final for t in users(s)) and any(t.final for t in assistants(s)),
+            timeout=25,
+            what="both turns final",
+        )
+        user, reply = users(snap)[0], assistants(snap)[0]
+        assert snap.turns.index(user) < snap.turns.index(reply)
+        assert len(set(user.text.lower().replace(",", "").split()) & WEATHER_WORDS) >= 2
+        assert reply.text.startswith("You said"), reply.text
+        await asyncio.sleep(1.0)
+        loud = leg.loud_frames(since=started)
+        assert len(loud) * 0.02 > 1.0, f"only {len(loud)} audible frames reached the page"
+        assert bridge.playback.pushed_total > WEBRTC_RATE
+        assert snap.problem is None and not snap.errors
+
+
+async def test_typed_message_goes_into_the_same_call(server):
+    async with call(server.base_url) as (bridge, _leg):
+        await until(bridge, lambda s: s.status == CONNECTED)
+        with pytest.raises(BridgeError, match="Type a message"):
+            bridge.send_text("   ")
+        await asyncio.to_thread(bridge.send_text, "tell me about the weather")
+        snap = await until(
+            bridge, lambda s: any(t.final for t in assistants(s)), what="a reply to the text"
+        )
+        user, reply = snap.turns[0], snap.turns[1]
+        assert (user.role, user.text, user.status) == ("user", "tell me about the weather", "done")
+        assert reply.role == "assistant" and "weather" in reply.text.lower()
+        assert len(server.calls) == 1
+
+
+async def test_text_before_start_is_refused_with_a_reason():
+    with pytest.raises(BridgeError, match="Start the call first"):
+        Bridge().send_text("hello")
+
+
+async def test_stop_hangs_up_and_leaves_no_thread_or_call(server):
+    bridge = Bridge()
+    async with call(server.base_url, bridge) as (_, _leg):
+        await until(bridge, lambda s: s.status == CONNECTED)
+        await asyncio.to_thread(bridge.send_text, "hello")
+        await until(bridge, lambda s: any(t.final for t in assistants(s)))
+        assert len(bridge.threads()) == 1
+    # call() stopped the bridge with a 10 s join
+    assert bridge.threads() == []
+    await asyncio.sleep(0.2)
+    assert server.calls == {}
+    snap = bridge.snapshot()
+    assert snap.status == IDLE and snap.problem is None
+    assert [t.role for t in snap.turns] == ["user", "assistant"], "transcript kept after Stop"
+
+
+async def test_end_of_the_browser_leg_hangs_up(server):
+    bridge = Bridge()
+    leg = BrowserLeg(bridge)
+    await leg.connect()
+    bridge.start(target(server.base_url), session())
+    await until(bridge, lambda s: s.status == CONNECTED)
+    await leg.page.close()  # the tab goes away: the sink's track ends, on_ended fires
+    await until(bridge, lambda s: not bridge.active, timeout=10, what="bridge stopped")
+    for _ in range(100):
+        if not server.calls and not bridge.threads():
+            break
+        await asyncio.sleep(0.1)
+    assert server.calls == {} and bridge.threads() == []
+    await leg.close()
+
+
+async def test_a_silent_browser_ends_the_call(server):
+    bridge = Bridge(browser_silence_s=1.0)
+    async with call(server.base_url, bridge) as (_, leg):
+        await until(bridge, lambda s: s.status == CONNECTED and s.mic_frames > 10)
+        leg.page.getTransceivers()[0].sender.replaceTrack(None)  # frames stop, no BYE
+        snap = await until(bridge, lambda s: s.status == ERROR, timeout=10)
+        assert "sent no audio for 1 s" in snap.problem
+        for _ in range(50):
+            if not server.calls:
+                break
+            await asyncio.sleep(0.1)
+        assert server.calls == {}
+
+
+async def test_speech_over_the_reply_flushes_playback(server):
+    async with call(server.base_url) as (bridge, leg):
+        await until(bridge, lambda s: s.status == CONNECTED)
+        await asyncio.to_thread(bridge.send_text, "please tell me a long story about the ocean")
+        await until(bridge, lambda s: bridge.playback.pushed_total > WEBRTC_RATE // 2)
+        flushes = bridge.playback.flushes
+        leg.speak(phrase(WEATHER, lead_s=0.1, tail_s=0.5))
+        snap = await until(
+            bridge,
+            lambda s: any(t.status == "interrupted" for t in assistants(s)),
+            what="the reply marked interrupted",
+        )
+        assert bridge.playback.flushes > flushes
+        assert bridge.playback.buffered() < WEBRTC_RATE // 10
+        assert snap.problem is None
+
+
+# --- every signaling failure reaches the page as its sentence ---------------------------
+
+
+@contextlib.asynccontextmanager
+async def stub(status: int, body: str, content_type: str, delay_s: float = 0.0):
+    """An HTTP endpoint that answers every call setup the same way."""
+
+    async def answer(request: web.Request) -> web.Response:
+        await asyncio.sleep(delay_s)
+        return web.Response(status=status, text=body, content_type=content_type)
+
+    app = web.Application()
+    app.router.add_post("/v1/realtime/calls", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        await runner.cleanup()
+
+
+def error_body(message: str, code: str) -> str:
+    return f'{{"error": {{"message": "{message}", "type": "x", "param": null, "code": "{code}"}}}}'
+
+
+STUB_CASES = {
+    "401": (
+        401,
+        error_body("Incorrect API key provided.", "invalid_api_key"),
+        "The API key was rejected (401)",
+    ),
+    "403": (
+        403,
+        error_body("Not allowed.", "forbidden"),
+        "may not use the Realtime API (403): Not allowed.",
+    ),
+    "404": (404, error_body("No such route.", "not_found"), "endpoint was not found (404)"),
+    "429": (429, error_body("Slow down.", "rate_limit_exceeded"), "Rate limited (429): Slow down."),
+    "400": (
+        400,
+        error_body("Unknown parameter: 'session.temperature'.", "unknown_parameter"),
+        "refused the call setup (400): Unknown parameter: 'session.temperature'.",
+    ),
+    "500": (500, "<html>oops</html>", "The Realtime service failed (500)."),
+    "503": (
+        503,
+        error_body("Overloaded.", "overloaded"),
+        "The Realtime service failed (503): Overloaded.",
+    ),
+    "not sdp": (201, '{"hello": "world"}', "answered with something that is not an SDP answer"),
+}
+
+
+@pytest.mark.parametrize("case", STUB_CASES)
+async def test_each_signaling_failure_shows_its_sentence_then_start_works(case, server):
+    status, body, expected = STUB_CASES[case]
+    bridge = Bridge()
+    ctype = "application/json" if body.startswith("{") else "text/html"
+    async with stub(status, body, ctype) as url:
+        bridge.start(target(url), session())
+        snap = await until(bridge, lambda s: s.status == ERROR, timeout=10)
+    assert expected in snap.problem
+    assert TEST_KEY not in snap.problem
+    for _ in range(50):
+        if not bridge.threads():
+            break
+        await asyncio.sleep(0.05)
+    assert bridge.threads() == []
+    # the app keeps working: the next Start connects
+    async with call(server.base_url, bridge) as (_, _leg):
+        snap = await until(bridge, lambda s: s.status == CONNECTED)
+        assert snap.problem is None
+
+
+async def test_timeout_and_refused_connection_show_their_sentences():
+    bridge = Bridge(signaling_timeout_s=0.5)
+    async with stub(201, "v=0\r\n", "application/sdp", delay_s=3.0) as url:
+        bridge.start(target(url), session())
+        snap = await until(bridge, lambda s: s.status == ERROR, timeout=10)
+        assert snap.problem == "The Realtime service did not answer within 0.5 s. Try again."
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bridge.start(target(f"http://127.0.0.1:{port}/v1"), session())
+    snap = await until(bridge, lambda s: s.status == ERROR, timeout=10)
+    assert snap.problem.startswith(f"Could not connect to http://127.0.0.1:{port}/v1")
+    await asyncio.to_thread(bridge.stop, 5.0)
+    assert bridge.threads() == []
+
+
+async def test_wrong_key_on_the_real_server_and_injected_faults():
+    async with serving(api_key=TEST_KEY) as srv:
+        bridge = Bridge()
+        bridge.start(target(srv.base_url, "wrong-key"), session())
+        snap = await until(bridge, lambda s: s.status == ERROR, timeout=10)
+        assert snap.problem.startswith("The API key was rejected (401)")
+        assert "wrong-key" not in snap.problem
+    async with serving(faults=Faults(sdp_status=429)) as srv:
+        bridge.start(target(srv.base_url), session())
+        snap = await until(bridge, lambda s: s.status == ERROR, timeout=10)
+        assert snap.problem.startswith("Rate limited (429): Rate limit reached")
+    await asyncio.to_thread(bridge.stop, 5.0)
+
+
+async def test_a_server_that_vanishes_is_reported_and_the_bridge_recovers():
+    async with serving(faults=Faults(drop_after_s=1.0)) as srv:
+        bridge = Bridge()
+        async with call(srv.base_url, bridge) as (_, leg):
+            await until(bridge, lambda s: s.status == CONNECTED)
+            leg.speak(silence(2.0))
+            snap = await until(bridge, lambda s: s.status == ERROR, timeout=45)
+            assert snap.problem == "The connection to the Realtime service was lost; press Start."
+
+
+async def test_stop_while_connecting_hangs_up_the_late_call():
+    async with serving(faults=Faults(sdp_delay_s=1.0)) as srv:
+        bridge = Bridge()
+        bridge.start(target(srv.base_url), session())
+        await asyncio.sleep(0.3)
+        await asyncio.to_thread(bridge.stop, 10.0)
+        assert bridge.threads() == []
+        await asyncio.sleep(0.3)
+        assert srv.calls == {}
+        assert bridge.snapshot().status == IDLE

@@ -1,0 +1,409 @@
+"""One visitor's call: the browser leg (streamlit-webrtc's sink and PCM source) joined to an
+upstream Realtime connection that runs on its own asyncio loop in its own thread.
+
+Streamlit's loop only ever calls ``on_browser_frame`` (which hands the frame across and
+returns) and the page only ever sends intents and reads ``snapshot()``. Everything that
+speaks the protocol happens on the call's thread, and nothing of a call outlives ``stop``:
+the upstream is hung up, the peer closed, the loop closed, the thread joined.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import av
+
+from voicelab import signaling
+from voicelab.audio import WEBRTC_RATE, frame_to_mono
+from voicelab.connection import EventTooLarge, RealtimeConnection
+from voicelab.conversation import Transcript, Turn
+from voicelab.playback import PcmSink, Playback
+from voicelab.relay_track import DelayStats, FrameRelayTrack
+from voicelab.session_config import Backend
+
+log = logging.getLogger(__name__)
+
+IDLE, CONNECTING, CONNECTED, ERROR = "idle", "connecting", "connected", "error"
+_numbers = itertools.count(1)
+
+
+class BridgeError(ValueError):
+    """An intent that cannot be carried out now; ``str()`` tells the user why."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a call goes. The key is kept out of ``repr`` so it never reaches a log."""
+
+    base_url: str
+    api_key: str = field(repr=False)
+    backend: Backend = "openai"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the page renders; immutable, so a fragment can read it without a lock."""
+
+    status: str = IDLE
+    ice_state: str = "new"
+    call_id: str | None = None
+    turns: tuple[Turn, ...] = ()
+    errors: tuple[str, ...] = ()
+    problem: str | None = None
+    session: dict[str, Any] | None = None
+    connect_ms: float | None = None
+    mic_frames: int = 0
+    playback_ms: float = 0.0
+
+
+@dataclass
+class DelayFigures:
+    """The bridge's own added delay per direction, at its queues."""
+
+    uplink: DelayStats
+    downlink: DelayStats
+
+
+class Bridge:
+    def __init__(
+        self,
+        playback_buffer_s: float = 2.0,
+        mic_queue_frames: int = 25,
+        browser_silence_s: float = 10.0,
+        session_created_timeout_s: float = 15.0,
+        signaling_timeout_s: float = signaling.DEFAULT_TIMEOUT_S,
+    ) -> None:
+        self.playback = Playback(playback_buffer_s)
+        self.mic_queue_frames = mic_queue_frames
+        self.browser_silence_s = browser_silence_s
+        self.session_created_timeout_s = session_created_timeout_s
+        self.signaling_timeout_s = signaling_timeout_s
+        self._lock = threading.Lock()
+        self._call: _Call | None = None
+        self._status = IDLE
+        self._problem: str | None = None
+        self._mic_frames = 0
+        self._last_turns: tuple[Turn, ...] = ()  # the transcript of the call that ended
+        self._last_errors: tuple[str, ...] = ()
+
+    # browser leg (called on Streamlit's loop: must never block) --------------------------
+
+    def on_browser_frame(self, frame: av.AudioFrame) -> None:
+        """The sink callback: hands the frame to the call's thread and returns."""
+        self._mic_frames += 1
+        call = self._call
+        if call is not None:
+            call.browser_frame(frame)
+
+    def on_browser_ended(self) -> None:
+        self.stop()
+
+    def attach_output(self, source: PcmSink | None) -> None:
+        """The streamlit-webrtc PCM source the model's voice is pushed into."""
+        self.playback.attach(source)
+
+    # intents (called from the script thread) ---------------------------------------------
+
+    def start(self, target: Target, session: dict[str, Any]) -> None:
+        """Begin a new call (ending any previous one); returns at once."""
+        with self._lock:
+            previous = self._call
+            self._call = _Call(self, target, session)
+            self._status = CONNECTING
+            self._problem = None
+        if previous is not None:
+            previous.request_stop()
+        self.playback.flush()
+        self._call.start()
+
+    def stop(self, wait_s: float | None = None) -> None:
+        """Hang up; with ``wait_s``, block until the call's thread has gone."""
+        with self._lock:
+            call, self._call = self._call, None
+            if self._status != ERROR:
+                self._status = IDLE
+        if call is not None:
+            self._keep_transcript(call)
+            call.request_stop()
+            if wait_s:
+                call.join(wait_s)
+        self.playback.flush()
+
+    def refuse(self, problem: str) -> None:
+        """Show why a Start could not begin (no key, a setting out of range)."""
+        with self._lock:
+            self._status, self._problem = ERROR, problem
+
+    def send_text(self, text: str) -> None:
+        """A typed user message into the same call, then ask for a response."""
+        text = text.strip()
+        if not text:
+            raise BridgeError("Type a message first.")
+        call = self._call
+        if call is None or self._status != CONNECTED:
+            raise BridgeError("Start the call first; typed messages go into a live call.")
+        call.send_from_thread(
+            [
+                {
+                    "type": "conversation.item.create",
+                    "item": {
+                        "type": "message",
+                        "role": "user",
+                        "content": [{"type": "input_text", "text": text}],
+                    },
+                },
+                {"type": "response.create"},
+            ]
+        )
+
+    # reading -------------------------------------------------------------------------------
+
+    @property
+    def active(self) -> bool:
+        return self._call is not None
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            call = self._call
+            status, problem = self._status, self._problem
+        if call is None:
+            return Snapshot(
+                status=status,
+                problem=problem,
+                turns=self._last_turns,
+                errors=self._last_errors,
+                mic_frames=self._mic_frames,
+            )
+        return call.snapshot(status, problem, self._mic_frames)
+
+    def delays(self) -> DelayFigures | None:
+        call = self._call
+        if call is None or call.relay is None:
+            return None
+        return DelayFigures(call.relay.delays, call.downlink)
+
+    def threads(self) -> list[threading.Thread]:
+        """Threads this bridge has running (tests check none outlive a call)."""
+        return [t for t in threading.enumerate() if t.name.startswith("voicelab-call-")]
+
+    # called by a call, on its own thread ---------------------------------------------------
+
+    def _report(self, call: _Call, status: str, problem: str | None = None) -> None:
+        with self._lock:
+            if self._call is not call:
+                return  # a call that was already replaced or stopped
+            self._status = status
+            if problem is not None:
+                self._problem = problem
+            if status == ERROR:
+                self._call = None
+        if status == ERROR:
+            self._keep_transcript(call)
+            call.request_stop()
+
+    def _keep_transcript(self, call: _Call) -> None:
+        with call.lock:
+            self._last_turns = call.transcript.turns()
+            self._last_errors = call.transcript.errors()
+
+
+class _Call:
+    """One upstream call on its own loop and thread."""
+
+    def __init__(self, bridge: Bridge, target: Target, session: dict[str, Any]) -> None:
+        self.bridge = bridge
+        self.target = target
+        self.session = session
+        self.number = next(_numbers)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=self._run, name=f"voicelab-call-{self.number}", daemon=True
+        )
+        self.lock = threading.Lock()
+        self.transcript = Transcript()
+        self.relay: FrameRelayTrack | None = None
+        self.conn: RealtimeConnection | None = None
+        self.downlink = DelayStats()
+        self.call_id: str | None = None
+        self.ice_state = "new"
+        self.effective_session: dict[str, Any] | None = None
+        self.started_at = time.perf_counter()
+        self.connect_ms: float | None = None
+        self.last_browser_frame: float | None = None
+        self._stop: asyncio.Event | None = None
+        self._created: asyncio.Event | None = None
+        self._stop_requested = False
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def join(self, timeout: float) -> None:
+        """Wait for the thread to end (never from the thread itself)."""
+        if self.thread.is_alive() and threading.current_thread() is not self.thread:
+            self.thread.join(timeout)
+
+    def request_stop(self) -> None:
+        self._stop_requested = True
+        if self._stop is not None:
+            with contextlib.suppress(RuntimeError):  # loop already closed
+                self.loop.call_soon_threadsafe(self._stop.set)
+
+    def browser_frame(self, frame: av.AudioFrame) -> None:
+        self.last_browser_frame = time.monotonic()
+        if self.relay is not None:
+            self.relay.put(frame)
+
+    def send_from_thread(self, events: list[dict[str, Any]], timeout: float = 3.0) -> None:
+        async def send() -> None:
+            if self.conn is None:
+                raise BridgeError("The call is not connected yet.")
+            for event in events:
+                self.conn.send(event)
+
+        try:
+            asyncio.run_coroutine_threadsafe(send(), self.loop).result(timeout)
+        except EventTooLarge as exc:
+            raise BridgeError(str(exc)) from exc
+        except (ConnectionError, RuntimeError, TimeoutError) as exc:
+            raise BridgeError("The call is not ready for messages; try again.") from exc
+
+    def snapshot(self, status: str, problem: str | None, mic_frames: int) -> Snapshot:
+        with self.lock:
+            turns, errors = self.transcript.turns(), self.transcript.errors()
+            session = self.effective_session
+        return Snapshot(
+            status=status,
+            ice_state=self.ice_state,
+            call_id=self.call_id,
+            turns=turns,
+            errors=errors,
+            problem=problem,
+            session=session,
+            connect_ms=self.connect_ms,
+            mic_frames=mic_frames,
+            playback_ms=self.bridge.playback.buffered() * 1000.0 / WEBRTC_RATE,
+        )
+
+    # the call's thread ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self._main())
+        except Exception:  # never let a bug escape a thread silently
+            log.exception("call %s crashed", self.number)
+            self.bridge._report(self, ERROR, "The call failed unexpectedly; press Start again.")
+        finally:
+            pending = asyncio.all_tasks(self.loop)
+            for task in pending:
+                task.cancel()
+            with contextlib.suppress(Exception):
+                self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self.loop.close()
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        self._created = asyncio.Event()
+        if self._stop_requested:
+            return
+        self.relay = FrameRelayTrack(self.loop, max_frames=self.bridge.mic_queue_frames)
+        self.conn = RealtimeConnection(
+            self.target.base_url,
+            self.target.api_key,
+            self.session,
+            self._on_event,
+            self._on_audio,
+            mic=self.relay,
+            on_state=self._on_state,
+            signaling_timeout_s=self.bridge.signaling_timeout_s,
+        )
+        try:
+            await self._connect()
+            if not self._stop.is_set():
+                await self._watch()
+        except signaling.SignalingError as exc:
+            self.bridge._report(self, ERROR, str(exc))
+        finally:
+            await self.conn.close(hang_up=True)
+
+    async def _connect(self) -> None:
+        assert self.conn is not None and self._stop is not None and self._created is not None
+        connecting = asyncio.ensure_future(self.conn.connect())
+        stopping = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not connecting.done():
+            # Stopped mid-setup: let the POST finish briefly so the call can be hung up.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(connecting), 5.0)
+            if not connecting.done():
+                connecting.cancel()
+                return
+        self.call_id = connecting.result()  # raises SignalingError
+        if self._stop.is_set():
+            return
+        try:
+            await asyncio.wait_for(self._created.wait(), self.bridge.session_created_timeout_s)
+        except asyncio.TimeoutError:
+            if self.ice_state in ("new", "checking"):
+                text = (
+                    "The media connection to the Realtime service is stuck in "
+                    f"'{self.ice_state}': outbound UDP is probably blocked on this server."
+                )
+            else:
+                text = (
+                    "The Realtime service accepted the call but never sent session.created "
+                    f"within {self.bridge.session_created_timeout_s:g} s; press Start again."
+                )
+            self.bridge._report(self, ERROR, text)
+
+    async def _watch(self) -> None:
+        """Until stopped: end the call if the browser leg or the upstream dies."""
+        assert self._stop is not None
+        while not self._stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), 0.5)
+            if self.ice_state in ("failed", "closed") and not self._stop.is_set():
+                self.bridge._report(
+                    self, ERROR, "The connection to the Realtime service was lost; press Start."
+                )
+                return
+            last = self.last_browser_frame
+            if last is not None and time.monotonic() - last > self.bridge.browser_silence_s:
+                self.bridge._report(
+                    self,
+                    ERROR,
+                    f"The browser sent no audio for {self.bridge.browser_silence_s:g} s, so the "
+                    "call was ended; press Start to talk again.",
+                )
+                return
+
+    def _on_state(self, state: str) -> None:
+        self.ice_state = state
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        with self.lock:
+            self.transcript.apply(event)
+            if kind in ("session.created", "session.updated"):
+                self.effective_session = event.get("session")
+        if kind == "session.created" and self._created is not None:
+            self.connect_ms = (time.perf_counter() - self.started_at) * 1000.0
+            if self.relay is not None:
+                self.relay.drop_queued()  # audio from before the call existed is stale
+            self._created.set()
+            self.bridge._report(self, CONNECTED)
+        elif kind in ("input_audio_buffer.speech_started", "output_audio_buffer.cleared"):
+            self.bridge.playback.flush()  # barge-in: stop talking over the user now
+
+    def _on_audio(self, frame: av.AudioFrame) -> None:
+        at = time.perf_counter()
+        self.bridge.playback.push(frame_to_mono(frame))
+        self.downlink.add(time.perf_counter() - at)

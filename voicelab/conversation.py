@@ -1,0 +1,212 @@
+"""What was said, in order: a pure reducer from Realtime server events to transcript turns.
+
+Arrival order is not conversation order: a user's transcript often completes after the
+assistant has begun answering. Turns are therefore placed by the server's item order
+(``previous_item_id``), and text is filled in whenever it arrives.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from voicelab.events import MALFORMED, error_text
+
+Role = Literal["user", "assistant"]
+#: streaming: text still arriving · done: final text · interrupted: cut off by the user or a
+#: cancel · failed: no text will come (e.g. transcription failed)
+Status = Literal["streaming", "done", "interrupted", "failed"]
+
+
+@dataclass(frozen=True)
+class Turn:
+    item_id: str
+    role: Role
+    text: str
+    status: Status = "streaming"
+
+    @property
+    def final(self) -> bool:
+        return self.status != "streaming"
+
+
+def _content_text(item: dict[str, Any]) -> tuple[str, bool]:
+    """Text already carried by an item, and whether it is complete (typed text is; audio
+    transcripts are until proven otherwise only if present)."""
+    parts = item.get("content") or []
+    texts: list[str] = []
+    complete = bool(parts)
+    for part in parts:
+        if not isinstance(part, dict):
+            continue
+        kind = part.get("type")
+        if kind in ("input_text", "output_text", "text"):
+            texts.append(str(part.get("text") or ""))
+        elif kind in ("input_audio", "output_audio", "audio"):
+            transcript = part.get("transcript")
+            if transcript is None:
+                complete = False
+            else:
+                texts.append(str(transcript))
+    return " ".join(t for t in texts if t), complete
+
+
+class Transcript:
+    """Feed events with ``apply``; read ``turns()`` and ``errors()``. No I/O, no clocks."""
+
+    def __init__(self, max_turns: int = 200, max_errors: int = 20) -> None:
+        self.max_turns = max_turns
+        self._order: list[str] = []
+        self._turns: dict[str, Turn] = {}
+        self._errors: deque[str] = deque(maxlen=max_errors)
+
+    def turns(self) -> tuple[Turn, ...]:
+        return tuple(self._turns[i] for i in self._order if i in self._turns)
+
+    def errors(self) -> tuple[str, ...]:
+        return tuple(self._errors)
+
+    def apply(self, event: dict[str, Any]) -> None:
+        kind = event.get("type", "")
+        handler = _HANDLERS.get(kind)
+        if handler is not None:
+            handler(self, event)
+
+    # placement -----------------------------------------------------------------------
+
+    def _place(self, item_id: str, previous_item_id: str | None) -> None:
+        """Put ``item_id`` right after ``previous_item_id`` when that is known; a new item
+        with an unknown predecessor goes to the end."""
+        if previous_item_id is not None and previous_item_id in self._order:
+            if item_id in self._order:
+                self._order.remove(item_id)
+            self._order.insert(self._order.index(previous_item_id) + 1, item_id)
+        elif item_id not in self._order:
+            self._order.append(item_id)
+        while len(self._order) > self.max_turns:
+            self._turns.pop(self._order.pop(0), None)
+
+    def _ensure(self, item_id: str, role: Role, previous_item_id: str | None = None) -> Turn:
+        self._place(item_id, previous_item_id)
+        turn = self._turns.get(item_id)
+        if turn is None:
+            turn = self._turns[item_id] = Turn(item_id, role, "")
+        return turn
+
+    def _set(self, turn: Turn, **changes: Any) -> None:
+        if turn.item_id in self._turns:
+            self._turns[turn.item_id] = replace(turn, **changes)
+
+    # handlers --------------------------------------------------------------------------
+
+    def _item_added(self, event: dict[str, Any]) -> None:
+        item = event.get("item") or {}
+        item_id = item.get("id")
+        if not item_id:
+            return
+        if item.get("type") != "message" or item.get("role") not in ("user", "assistant"):
+            self._place(item_id, event.get("previous_item_id"))  # keeps the order right
+            return
+        turn = self._ensure(item_id, item["role"], event.get("previous_item_id"))
+        text, complete = _content_text(item)
+        if text and (complete or not turn.text):
+            self._set(turn, text=text, status="done" if complete else turn.status)
+        elif complete and turn.status == "streaming" and item["role"] == "user":
+            self._set(turn, status="done")
+
+    def _item_done(self, event: dict[str, Any]) -> None:
+        item = event.get("item") or {}
+        turn = self._turns.get(item.get("id", ""))
+        if turn is None:
+            self._item_added(event)
+            return
+        text, complete = _content_text(item)
+        if complete and text and turn.status == "streaming":
+            self._set(turn, text=text, status="done")
+
+    def _user_speech(self, event: dict[str, Any]) -> None:
+        item_id = event.get("item_id")
+        if item_id:
+            self._ensure(item_id, "user", event.get("previous_item_id"))
+
+    def _user_delta(self, event: dict[str, Any]) -> None:
+        turn = self._ensure(event.get("item_id", "?"), "user")
+        if turn.status == "streaming":
+            self._set(turn, text=turn.text + str(event.get("delta") or ""))
+
+    def _user_completed(self, event: dict[str, Any]) -> None:
+        turn = self._ensure(event.get("item_id", "?"), "user")
+        self._set(turn, text=str(event.get("transcript") or "").strip(), status="done")
+
+    def _user_failed(self, event: dict[str, Any]) -> None:
+        turn = self._ensure(event.get("item_id", "?"), "user")
+        reason = (event.get("error") or {}).get("message") or "transcription failed"
+        self._set(turn, text=turn.text or f"(not transcribed: {reason})", status="failed")
+
+    def _assistant_item(self, event: dict[str, Any]) -> None:
+        item = event.get("item") or {}
+        if item.get("id") and item.get("type") == "message":
+            self._ensure(item["id"], "assistant")
+
+    def _assistant_delta(self, event: dict[str, Any]) -> None:
+        turn = self._ensure(event.get("item_id", "?"), "assistant")
+        if turn.status == "streaming":
+            self._set(turn, text=turn.text + str(event.get("delta") or ""))
+
+    def _assistant_done(self, event: dict[str, Any]) -> None:
+        turn = self._ensure(event.get("item_id", "?"), "assistant")
+        final = event.get("transcript", event.get("text"))
+        status = "interrupted" if turn.status == "interrupted" else "done"
+        self._set(turn, text=str(final) if final is not None else turn.text, status=status)
+
+    def _response_done(self, event: dict[str, Any]) -> None:
+        response = event.get("response") or {}
+        cut = response.get("status") in ("cancelled", "incomplete")
+        for item in response.get("output") or []:
+            turn = self._turns.get(item.get("id", "") if isinstance(item, dict) else "")
+            if turn is not None and (cut or turn.status == "streaming"):
+                self._set(turn, status="interrupted" if cut else "done")
+        if response.get("status") == "failed":
+            details = (response.get("status_details") or {}).get("error") or {}
+            self._errors.append(
+                f"The response failed: {details.get('message') or 'no reason given'}."
+            )
+
+    def _truncated(self, event: dict[str, Any]) -> None:
+        turn = self._turns.get(event.get("item_id", ""))
+        if turn is not None:
+            self._set(turn, status="interrupted")
+
+    def _deleted(self, event: dict[str, Any]) -> None:
+        item_id = event.get("item_id", "")
+        self._turns.pop(item_id, None)
+        if item_id in self._order:
+            self._order.remove(item_id)
+
+    def _error(self, event: dict[str, Any]) -> None:
+        self._errors.append(error_text(event))
+
+    def _malformed(self, event: dict[str, Any]) -> None:
+        self._errors.append("The server sent a message that is not a valid event; ignored it.")
+
+
+_HANDLERS = {
+    "conversation.item.added": Transcript._item_added,
+    "conversation.item.done": Transcript._item_done,
+    "input_audio_buffer.speech_started": Transcript._user_speech,
+    "input_audio_buffer.committed": Transcript._user_speech,
+    "conversation.item.input_audio_transcription.delta": Transcript._user_delta,
+    "conversation.item.input_audio_transcription.completed": Transcript._user_completed,
+    "conversation.item.input_audio_transcription.failed": Transcript._user_failed,
+    "response.output_item.added": Transcript._assistant_item,
+    "response.output_audio_transcript.delta": Transcript._assistant_delta,
+    "response.output_text.delta": Transcript._assistant_delta,
+    "response.output_audio_transcript.done": Transcript._assistant_done,
+    "response.output_text.done": Transcript._assistant_done,
+    "response.done": Transcript._response_done,
+    "conversation.item.truncated": Transcript._truncated,
+    "conversation.item.deleted": Transcript._deleted,
+    "error": Transcript._error,
+    MALFORMED: Transcript._malformed,
+}

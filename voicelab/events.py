@@ -1,0 +1,54 @@
+"""Server events as the rest of the app sees them: always GA names, always a dict with a type.
+
+Older servers (and the beta protocol) use other names for the same events; mapping them here
+means no other module has to know two spellings.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+#: Beta prefixes and names, and their GA equivalents. Prefixes map whole families
+#: (``response.audio_transcript.delta`` → ``response.output_audio_transcript.delta``).
+_PREFIX_ALIASES = (
+    ("response.audio_transcript.", "response.output_audio_transcript."),
+    ("response.text.", "response.output_text."),
+    ("response.audio.", "response.output_audio."),
+)
+_NAME_ALIASES = {"conversation.item.created": "conversation.item.added"}
+
+#: Our own event type for a message that is not a JSON object; never sent by a server.
+MALFORMED = "voicelab.malformed_event"
+
+
+def ga_type(kind: str) -> str:
+    if kind in _NAME_ALIASES:
+        return _NAME_ALIASES[kind]
+    for beta, ga in _PREFIX_ALIASES:
+        if kind.startswith(beta):
+            return ga + kind[len(beta) :]
+    return kind
+
+
+def parse(message: str | bytes) -> dict[str, Any]:
+    """One data-channel message as a GA-named event; garbage becomes a ``MALFORMED`` event
+    rather than an exception, so one bad message never ends a call."""
+    try:
+        event = json.loads(message)
+    except ValueError:
+        event = None
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        return {"type": MALFORMED, "raw": str(message)[:200]}
+    kind = ga_type(event["type"])
+    if kind != event["type"]:
+        event = {**event, "type": kind}
+    return event
+
+
+def error_text(event: dict[str, Any]) -> str:
+    """The sentence to show for an ``error`` event."""
+    error = event.get("error") or {}
+    message = str(error.get("message") or "The model reported an error.")
+    code = error.get("code")
+    return f"{message} ({code})" if code and code not in message else message
