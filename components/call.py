@@ -1,5 +1,6 @@
-"""The call widget: one ``Bridge`` per visitor, wired to streamlit-webrtc's sink and PCM
-source, started and stopped by the Start/Stop button, hung up when the visitor leaves."""
+"""The call widget: one ``Bridge`` per visitor, wired to streamlit-webrtc's audio sink and to
+the bridge's output track, started and stopped by the Start/Stop button, hung up when the
+visitor leaves."""
 
 from __future__ import annotations
 
@@ -10,12 +11,10 @@ import streamlit as st
 from streamlit_webrtc import (
     WebRtcMode,
     create_audio_sink_track,
-    create_pcm_audio_source_track,
     webrtc_streamer,
 )
 from streamlit_webrtc.shutdown import SessionShutdownObserver
 
-from voicelab.audio import WEBRTC_RATE
 from voicelab.bridge import Bridge, Target
 
 STREAMER_KEY = "voicelab-call"
@@ -82,8 +81,6 @@ def streamer(echo_cancellation: bool = True) -> Any:
     sink = create_audio_sink_track(
         current.on_browser_frame, key=f"{STREAMER_KEY}-mic", on_ended=current.on_browser_ended
     )
-    source = create_pcm_audio_source_track(key=f"{STREAMER_KEY}-voice", sample_rate=WEBRTC_RATE)
-    current.attach_output(source)
     disarm_orphan_check(STREAMER_KEY)
     ctx = webrtc_streamer(
         key=STREAMER_KEY,
@@ -98,7 +95,9 @@ def streamer(echo_cancellation: bool = True) -> Any:
             "video": False,
         },
         sink_audio_track=sink,
-        source_audio_track=source.track,
+        # The model's voice: frames forwarded as they arrive (see voicelab/relay_track.py
+        # for why not PcmAudioSource's fixed tick).
+        source_audio_track=current.output_track(),
         on_change=_on_change,
     )
     if not ctx.state.playing and current.active:

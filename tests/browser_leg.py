@@ -1,7 +1,7 @@
 """A browser leg without a browser: the page's peer (a microphone track, the audio it
 receives) connected over real WebRTC to a server-side peer built the way streamlit-webrtc
-builds it, with the same ``AudioSinkTrack`` feeding the bridge and the same
-``PcmAudioSource`` playing the bridge's output."""
+builds it, with the same ``AudioSinkTrack`` feeding the bridge and the bridge's output track
+as the source, as ``components/call.py`` passes them to ``webrtc_streamer``."""
 
 from __future__ import annotations
 
@@ -13,11 +13,10 @@ from collections.abc import Callable
 import numpy as np
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from streamlit_webrtc.pcm_source import PcmAudioSource
 from streamlit_webrtc.sink import AudioSinkTrack
 
 from tests.realtime_client import Received
-from voicelab.audio import WEBRTC_RATE, frame_to_mono, rms_dbfs
+from voicelab.audio import frame_to_mono, rms_dbfs
 from voicelab.bridge import Bridge, Snapshot
 from voicelab.pcm_track import PcmTrack
 
@@ -25,7 +24,6 @@ from voicelab.pcm_track import PcmTrack
 class BrowserLeg:
     def __init__(self, bridge: Bridge) -> None:
         self.bridge = bridge
-        self.source = PcmAudioSource(sample_rate=WEBRTC_RATE)
         self.sink = AudioSinkTrack(callback=bridge.on_browser_frame)
         self.sink._on_ended_callback = bridge.on_browser_ended
         self.mic = PcmTrack(max_buffer_s=60.0)
@@ -35,7 +33,6 @@ class BrowserLeg:
         self._reader: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
-        self.bridge.attach_output(self.source)
         self.page.addTransceiver(self.mic, direction="sendrecv")
         self.page.on("track", self._on_page_track)
 
@@ -46,7 +43,7 @@ class BrowserLeg:
 
         await self.page.setLocalDescription(await self.page.createOffer())
         await self.server.setRemoteDescription(self.page.localDescription)
-        self.server.addTrack(self.source.track)
+        self.server.addTrack(self.bridge.output_track())
         await self.server.setLocalDescription(await self.server.createAnswer())
         await self.page.setRemoteDescription(self.server.localDescription)
 

@@ -254,3 +254,46 @@ def test_core_never_imports_streamlit():
         "assert 'streamlit' not in sys.modules, sorted(m for m in sys.modules if 'streamlit' in m)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+class CountingRecognizer:
+    def __init__(self) -> None:
+        self.resets = 0
+
+    def reset(self) -> None:
+        self.resets += 1
+
+
+def test_recognizer_pool_builds_once_and_reuses_reset_decoders():
+    from voicelab.local.recognizer import RecognizerPool
+
+    pool = RecognizerPool(CountingRecognizer, max_idle=1)
+    pool.warm()
+    pool.warm()  # one is already idle: nothing built
+    assert pool.built == 1
+    first = pool.take()
+    second = pool.take()  # none idle: built on demand
+    assert pool.built == 2 and first is not second
+    pool.give_back(first)
+    pool.give_back(second)  # beyond max_idle: let go
+    assert first.resets == 2  # once when warmed, once when given back
+    assert pool.take() is first and pool.built == 2
+
+
+async def test_a_finished_call_returns_its_decoder_to_the_pool(server):
+    from tests.realtime_client import Client
+    from voicelab.local.recognizer import recognizers
+
+    client = Client(server.base_url, "test-key-not-a-secret", {"type": "realtime"})
+    await client.connect()
+    built = recognizers.built
+    await client.close()
+    for _ in range(50):
+        if not server.calls:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.1)
+    again = Client(server.base_url, "test-key-not-a-secret", {"type": "realtime"})
+    await again.connect()
+    await again.close()
+    assert recognizers.built == built, "the second call built a new decoder instead of reusing"

@@ -1,5 +1,5 @@
-"""One visitor's call: the browser leg (streamlit-webrtc's sink and PCM source) joined to an
-upstream Realtime connection that runs on its own asyncio loop in its own thread.
+"""One visitor's call: the browser leg (streamlit-webrtc's audio sink in, a relay track out)
+joined to an upstream Realtime connection that runs on its own asyncio loop in its own thread.
 
 Streamlit's loop only ever calls ``on_browser_frame`` (which hands the frame across and
 returns) and the page only ever sends intents and reads ``snapshot()``. Everything that
@@ -21,10 +21,9 @@ from typing import Any
 import av
 
 from voicelab import signaling
-from voicelab.audio import WEBRTC_RATE, frame_to_mono
+from voicelab.audio import FRAME_MS
 from voicelab.connection import EventTooLarge, RealtimeConnection
 from voicelab.conversation import Transcript, Turn
-from voicelab.playback import PcmSink, Playback
 from voicelab.relay_track import DelayStats, FrameRelayTrack
 from voicelab.session_config import Backend
 
@@ -68,7 +67,7 @@ class DelayFigures:
     """The bridge's own added delay per direction, at its queues."""
 
     uplink: DelayStats
-    downlink: DelayStats
+    downlink: DelayStats | None
 
 
 class Bridge:
@@ -80,7 +79,8 @@ class Bridge:
         session_created_timeout_s: float = 15.0,
         signaling_timeout_s: float = signaling.DEFAULT_TIMEOUT_S,
     ) -> None:
-        self.playback = Playback(playback_buffer_s)
+        self.playback_frames = max(1, int(playback_buffer_s * 1000 / FRAME_MS))
+        self._output: FrameRelayTrack | None = None
         self.mic_queue_frames = mic_queue_frames
         self.browser_silence_s = browser_silence_s
         self.session_created_timeout_s = session_created_timeout_s
@@ -105,9 +105,18 @@ class Bridge:
     def on_browser_ended(self) -> None:
         self.stop()
 
-    def attach_output(self, source: PcmSink | None) -> None:
-        """The streamlit-webrtc PCM source the model's voice is pushed into."""
-        self.playback.attach(source)
+    def output_track(self) -> FrameRelayTrack:
+        """The track that plays the model's voice to the browser (``source_audio_track``);
+        a new one once the previous browser session has ended it."""
+        track = self._output
+        if track is None or track.readyState == "ended":
+            track = self._output = FrameRelayTrack(max_frames=self.playback_frames)
+        return track
+
+    def flush_playback(self) -> int:
+        """Drop the model audio not yet sent to the browser; returns frames dropped."""
+        track = self._output
+        return 0 if track is None else track.clear()
 
     # intents (called from the script thread) ---------------------------------------------
 
@@ -120,7 +129,7 @@ class Bridge:
             self._problem = None
         if previous is not None:
             previous.request_stop()
-        self.playback.flush()
+        self.flush_playback()
         self._call.start()
 
     def stop(self, wait_s: float | None = None) -> None:
@@ -134,7 +143,11 @@ class Bridge:
             call.request_stop()
             if wait_s:
                 call.join(wait_s)
-        self.playback.flush()
+        self.flush_playback()
+
+    def playback_queued(self) -> int:
+        track = self._output
+        return 0 if track is None else track.queued_frames
 
     def refuse(self, problem: str) -> None:
         """Show why a Start could not begin (no key, a setting out of range)."""
@@ -187,7 +200,8 @@ class Bridge:
         call = self._call
         if call is None or call.relay is None:
             return None
-        return DelayFigures(call.relay.delays, call.downlink)
+        output = self._output
+        return DelayFigures(call.relay.delays, output.delays if output else None)
 
     def threads(self) -> list[threading.Thread]:
         """Threads this bridge has running (tests check none outlive a call)."""
@@ -230,7 +244,6 @@ class _Call:
         self.transcript = Transcript()
         self.relay: FrameRelayTrack | None = None
         self.conn: RealtimeConnection | None = None
-        self.downlink = DelayStats()
         self.call_id: str | None = None
         self.ice_state = "new"
         self.effective_session: dict[str, Any] | None = None
@@ -288,7 +301,7 @@ class _Call:
             session=session,
             connect_ms=self.connect_ms,
             mic_frames=mic_frames,
-            playback_ms=self.bridge.playback.buffered() * 1000.0 / WEBRTC_RATE,
+            playback_ms=self.bridge.playback_queued() * FRAME_MS,
         )
 
     # the call's thread ---------------------------------------------------------------------
@@ -401,9 +414,9 @@ class _Call:
             self._created.set()
             self.bridge._report(self, CONNECTED)
         elif kind in ("input_audio_buffer.speech_started", "output_audio_buffer.cleared"):
-            self.bridge.playback.flush()  # barge-in: stop talking over the user now
+            self.bridge.flush_playback()  # barge-in: stop talking over the user now
 
     def _on_audio(self, frame: av.AudioFrame) -> None:
-        at = time.perf_counter()
-        self.bridge.playback.push(frame_to_mono(frame))
-        self.downlink.add(time.perf_counter() - at)
+        output = self.bridge._output
+        if output is not None:
+            output.put(frame)  # as decoded: packed s16 stereo 48 kHz, no conversion

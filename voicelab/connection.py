@@ -16,7 +16,7 @@ from typing import Any
 
 import av
 import numpy as np
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from voicelab import events, signaling
@@ -55,7 +55,9 @@ class RealtimeConnection:
         self.mic: MediaStreamTrack = mic or PcmTrack(max_buffer_s=mic_buffer_s, drop_oldest=True)
         self.on_state = on_state
         self.signaling_timeout_s = signaling_timeout_s
-        self.pc = RTCPeerConnection()
+        # No STUN: both OpenAI and the local server answer with host candidates, and a
+        # STUN lookup (aiortc's default is Google's) only delays setup, or fails offline.
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.pc.on("iceconnectionstatechange", self._state_changed)
         self.pc.on("connectionstatechange", self._state_changed)
         self.channel: Any = None

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from voicelab.audio import frame_to_mono
@@ -87,7 +87,9 @@ class RealtimeCall:
         self.conversation = Conversation()
         self.synthesizer: Synthesizer = synthesizer()
         self.speech_out = PcmTrack(max_buffer_s=180.0)
-        self.pc = RTCPeerConnection()
+        # No STUN: both OpenAI and the local server answer with host candidates, and a
+        # STUN lookup (aiortc's default is Google's) only delays setup, or fails offline.
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.channel: Any = None
         self.pipeline: InputPipeline | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"call-{call_id}")
@@ -573,5 +575,8 @@ class RealtimeCall:
         for task in list(self._tasks):
             if task is not current:
                 task.cancel()
-        self._worker.shutdown(wait=False, cancel_futures=True)
+        if self.pipeline is not None:
+            # On the worker, after the few frames still queued for it.
+            self._worker.submit(self.pipeline.close)
+        self._worker.shutdown(wait=False, cancel_futures=False)
         self._on_end(self)

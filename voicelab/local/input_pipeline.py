@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from voicelab.audio import WEBRTC_RATE, Rechunker, Resampler
-from voicelab.local.recognizer import PocketsphinxRecognizer, Recognizer
+from voicelab.local.recognizer import Recognizer, recognizers
 from voicelab.local.turn_detection import SpeechStarted, SpeechStopped, TurnDetector
 from voicelab.local.vad import RATE, WINDOW, WINDOW_MS, SpeechScorer
 
@@ -50,7 +50,8 @@ class InputPipeline:
         self._resampler = Resampler(WEBRTC_RATE, RATE)
         self._rechunker = Rechunker(WINDOW)
         self._scorer = SpeechScorer()
-        self._recognizer = recognizer or PocketsphinxRecognizer()
+        self._pooled = recognizer is None
+        self._recognizer = recognizer or recognizers.take()
         self._detector = TurnDetector(turn_detection)
         self._position_ms = 0.0  # audio time at the end of the last window
         self._buffer_start_ms = 0.0  # where the uncommitted input buffer begins
@@ -135,3 +136,9 @@ class InputPipeline:
         self._detector.reset()
         self._turn_start_ms = None
         self._buffer_start_ms = self._position_ms
+
+    def close(self) -> None:
+        """The call is over: a pooled decoder goes back for the next call."""
+        if self._pooled:
+            self._pooled = False
+            recognizers.give_back(self._recognizer)

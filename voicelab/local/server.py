@@ -21,6 +21,7 @@ from voicelab.local.call import RealtimeCall
 from voicelab.local.errors import RealtimeError
 from voicelab.local.faults import SDP_FAULTS, Faults
 from voicelab.local.ids import new_id
+from voicelab.local.recognizer import recognizers
 from voicelab.local.responder import LocalResponder, Responder
 from voicelab.local.session import Session
 
@@ -65,6 +66,8 @@ class LocalServer:
         return app
 
     async def start(self) -> int:
+        # Build a decoder now, so the first call's setup does not wait ~300 ms for one.
+        await asyncio.get_running_loop().run_in_executor(None, recognizers.warm)
         self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.options.host, self.options.port)

@@ -1,0 +1,284 @@
+"""Pure logic of the client core: session config, the conversation reducer, event names,
+playback bounds, the relay track, and the one private streamlit-webrtc attribute we touch."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+
+import av
+import numpy as np
+import pytest
+from aiortc.mediastreams import MediaStreamError
+from openai.types.realtime import RealtimeSessionCreateRequest
+from pydantic import BaseModel
+
+from voicelab import events
+from voicelab.audio import WEBRTC_RATE
+from voicelab.bridge import Snapshot, Target
+from voicelab.conversation import Transcript
+from voicelab.relay_track import FrameRelayTrack
+from voicelab.session_config import REFUSED_FIELDS, ConfigError, SessionConfig, accepts
+
+# --- session config -------------------------------------------------------------------
+
+
+def extra_fields(model: BaseModel, path: str = "session") -> list[str]:
+    """Fields the official types do not know (they accept extras silently)."""
+    found = [f"{path}.{k}" for k in (model.model_extra or {})]
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            found += extra_fields(value, f"{path}.{name}")
+    return found
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        SessionConfig(),
+        SessionConfig(turn_detection="semantic_vad", eagerness="high", temperature=1.1),
+        SessionConfig(
+            turn_detection="off",
+            noise_reduction="far_field",
+            transcription_model=None,
+            max_output_tokens=200,
+            output_modality="text",
+            instructions="Be brief.",
+            idle_timeout_ms=6000,
+        ),
+    ],
+)
+def test_openai_session_is_valid_ga_and_never_carries_temperature(config):
+    session = config.to_session("openai")
+    model = RealtimeSessionCreateRequest.model_validate(session)
+    assert extra_fields(model) == []
+    assert "temperature" not in json.dumps(session)
+
+
+def test_session_json_follows_the_settings():
+    default = SessionConfig().to_session("local")
+    assert default["audio"]["input"]["turn_detection"] == {
+        "type": "server_vad",
+        "threshold": 0.5,
+        "prefix_padding_ms": 300,
+        "silence_duration_ms": 500,
+        "idle_timeout_ms": None,
+        "create_response": True,
+        "interrupt_response": True,
+    }
+    assert default["max_output_tokens"] == "inf" and "instructions" not in default
+    assert "temperature" not in default  # unset: the backend's own default
+    local = SessionConfig(temperature=0.3, turn_detection="off").to_session("local")
+    assert local["temperature"] == 0.3
+    assert local["audio"]["input"]["turn_detection"] is None
+    semantic = SessionConfig(turn_detection="semantic_vad", eagerness="low").to_session("local")
+    assert semantic["audio"]["input"]["turn_detection"]["eagerness"] == "low"
+    assert SessionConfig(transcription_language=" fr ").to_session("local")["audio"]["input"][
+        "transcription"
+    ] == {"model": "gpt-4o-mini-transcribe", "language": "fr"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"speed": 2.0}, "Speed must be between 0.25 and 1.5 (got 2.0)."),
+        ({"threshold": -0.1}, "VAD threshold must be between 0 and 1"),
+        ({"silence_duration_ms": 20000}, "Silence duration (ms) must be between 0 and 10000"),
+        ({"idle_timeout_ms": 1000}, "Idle timeout (ms) must be between 5000 and 30000"),
+        ({"max_output_tokens": 0}, "Max output tokens must be between 1 and 4096"),
+        ({"temperature": 3.0}, "Temperature must be between 0 and 2"),
+        ({"voice": "robot"}, "Voice must be one of alloy, ash"),
+        ({"eagerness": "frantic"}, "Eagerness must be one of"),
+        ({"model": " "}, "Choose a model."),
+    ],
+)
+def test_out_of_range_settings_are_refused_with_a_sentence(changes, message):
+    with pytest.raises(ConfigError) as err:
+        SessionConfig(**changes).to_session("local")
+    assert message in str(err.value)
+
+
+def test_the_backend_table_decides_temperature():
+    assert not accepts("openai", "temperature") and accepts("local", "temperature")
+    assert "GA" in REFUSED_FIELDS["openai"]["temperature"]
+    assert all(accepts("openai", f) for f in ("voice", "speed", "instructions"))
+
+
+def test_the_key_never_appears_in_a_repr():
+    target = Target("http://127.0.0.1:1/v1", "sk-secret-value", "openai")
+    assert "sk-secret-value" not in repr(target)
+    assert "sk-secret-value" not in repr(Snapshot())
+
+
+# --- events and the conversation reducer ----------------------------------------------
+
+
+def test_beta_event_names_become_ga_names():
+    assert events.parse('{"type": "response.audio_transcript.delta", "delta": "x"}') == {
+        "type": "response.output_audio_transcript.delta",
+        "delta": "x",
+    }
+    assert events.ga_type("response.text.done") == "response.output_text.done"
+    assert events.ga_type("response.audio.delta") == "response.output_audio.delta"
+    assert events.ga_type("conversation.item.created") == "conversation.item.added"
+    assert events.ga_type("session.updated") == "session.updated"
+    for garbage in ("{not json", "[1, 2]", '{"no": "type"}', b"\xff\xfe"):
+        assert events.parse(garbage)["type"] == events.MALFORMED
+
+
+def user_item(item_id, previous=None, transcript=None):
+    return {
+        "type": "conversation.item.added",
+        "previous_item_id": previous,
+        "item": {
+            "id": item_id,
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_audio", "transcript": transcript}],
+        },
+    }
+
+
+def assistant_item(item_id, previous):
+    return {
+        "type": "conversation.item.added",
+        "previous_item_id": previous,
+        "item": {"id": item_id, "type": "message", "role": "assistant", "content": []},
+    }
+
+
+def test_a_late_user_transcript_still_lands_above_the_reply():
+    t = Transcript()
+    for event in [
+        {"type": "input_audio_buffer.speech_started", "item_id": "u1"},
+        {"type": "input_audio_buffer.committed", "item_id": "u1", "previous_item_id": None},
+        user_item("u1"),
+        assistant_item("a1", "u1"),
+        {"type": "response.output_audio_transcript.delta", "item_id": "a1", "delta": "Hi "},
+        {
+            "type": "conversation.item.input_audio_transcription.delta",
+            "item_id": "u1",
+            "delta": "hello",
+        },
+    ]:
+        t.apply(event)
+    turns = t.turns()
+    assert [(x.role, x.text, x.status) for x in turns] == [
+        ("user", "hello", "streaming"),
+        ("assistant", "Hi ", "streaming"),
+    ]
+    t.apply({"type": "conversation.item.input_audio_transcription.completed", "item_id": "u1",
+             "transcript": "hello there"})  # fmt: skip
+    t.apply({"type": "response.output_audio_transcript.done", "item_id": "a1",
+             "transcript": "Hi there."})  # fmt: skip
+    assert [(x.role, x.text, x.status) for x in t.turns()] == [
+        ("user", "hello there", "done"),
+        ("assistant", "Hi there.", "done"),
+    ]
+
+
+def test_an_item_that_arrives_after_its_successor_is_placed_by_item_order():
+    t = Transcript()
+    t.apply(user_item("u1", None, "first"))
+    t.apply(assistant_item("a1", "u1"))
+    t.apply(assistant_item("a2", "u2"))  # refers to an item not seen yet: goes last
+    t.apply(user_item("u2", "a1", "second"))  # belongs between a1 and a2
+    assert [x.item_id for x in t.turns()] == ["u1", "a1", "u2", "a2"]
+
+
+def test_beta_named_stream_fills_the_same_turns():
+    t = Transcript()
+    for raw in [
+        {"type": "conversation.item.created", "previous_item_id": None,
+         "item": {"id": "a1", "type": "message", "role": "assistant", "content": []}},
+        {"type": "response.audio_transcript.delta", "item_id": "a1", "delta": "Hel"},
+        {"type": "response.audio_transcript.delta", "item_id": "a1", "delta": "lo"},
+    ]:  # fmt: skip
+        t.apply(events.parse(json.dumps(raw)))
+    assert [(x.role, x.text) for x in t.turns()] == [("assistant", "Hello")]
+
+
+def test_cancelled_failed_typed_and_deleted_turns():
+    t = Transcript(max_errors=2)
+    t.apply({"type": "conversation.item.added", "previous_item_id": None,
+             "item": {"id": "u1", "type": "message", "role": "user",
+                      "content": [{"type": "input_text", "text": "typed"}]}})  # fmt: skip
+    t.apply(assistant_item("a1", "u1"))
+    t.apply({"type": "response.output_text.delta", "item_id": "a1", "delta": "partial"})
+    t.apply({"type": "response.done",
+             "response": {"status": "cancelled", "output": [{"id": "a1"}]}})  # fmt: skip
+    t.apply(user_item("u2", "a1"))
+    t.apply({"type": "conversation.item.input_audio_transcription.failed", "item_id": "u2",
+             "error": {"message": "audio too short"}})  # fmt: skip
+    t.apply(user_item("u3", "u2"))
+    t.apply({"type": "conversation.item.deleted", "item_id": "u3"})
+    assert [(x.text, x.status) for x in t.turns()] == [
+        ("typed", "done"),
+        ("partial", "interrupted"),
+        ("(not transcribed: audio too short)", "failed"),
+    ]
+    for n in range(3):
+        t.apply({"type": "error", "error": {"message": f"bad {n}", "code": "c"}})
+    t.apply({"type": events.MALFORMED})
+    assert t.errors() == ("bad 2 (c)", "The server sent a message that is not a valid event; "
+                          "ignored it.")  # fmt: skip
+
+
+def test_the_transcript_is_bounded():
+    t = Transcript(max_turns=5)
+    previous = None
+    for n in range(12):
+        t.apply(user_item(f"u{n}", previous, str(n)))
+        previous = f"u{n}"
+    assert [x.text for x in t.turns()] == ["7", "8", "9", "10", "11"]
+
+
+# --- the relay track -----------------------------------------------------
+
+
+def test_streamlit_webrtc_still_has_the_attribute_the_dead_start_workaround_clears():
+    """Fails when an upgrade renames the private part we touch (pinned 0.79.0)."""
+    from streamlit_webrtc import component
+
+    assert "_last_rendered_run_count" in inspect.getsource(component._get_or_create_context)
+    context = component.WebRtcStreamerContext(
+        worker=None, state=component.WebRtcStreamerState(playing=False, signalling=False)
+    )
+    assert context._last_rendered_run_count is None
+
+
+async def test_relay_track_forwards_at_once_bounds_and_fills_gaps():
+    track = FrameRelayTrack(max_frames=3, gap_s=0.05)  # learns its loop at the first recv
+
+    def stereo(value: int) -> av.AudioFrame:
+        frame = av.AudioFrame.from_ndarray(
+            np.full((1, 1920), value, np.int16), format="s16", layout="stereo"
+        )
+        frame.sample_rate = WEBRTC_RATE
+        return frame
+
+    gap = await track.recv()  # nothing queued: silence after gap_s, in the browser's layout
+    assert gap.layout.name == "stereo" and not gap.to_ndarray().any()
+    await asyncio.to_thread(lambda: [track.put(stereo(v)) for v in range(1, 6)])
+    await asyncio.sleep(0.01)
+    got = [int((await track.recv()).to_ndarray()[0, 0]) for _ in range(3)]
+    assert got == [3, 4, 5]  # the oldest two were dropped
+    assert gap.pts == 0
+    assert track.forwarded == 3 and track.filled == 1
+    assert track.delays.percentile_ms(50) < 50
+    # a frame put from another thread wakes a waiting recv at once, not after gap_s
+    track.gap_s = 5.0
+    waiting = asyncio.ensure_future(track.recv())
+    await asyncio.sleep(0.05)
+    await asyncio.to_thread(track.put, stereo(9))
+    frame = await asyncio.wait_for(waiting, 1.0)
+    assert int(frame.to_ndarray()[0, 0]) == 9 and frame.pts == 4 * 960
+    # clear (barge-in) drops what is queued
+    for v in range(3):
+        track.put(stereo(v))
+    assert track.clear() == 3 and track.queued_frames == 0
+    track.stop()
+    with pytest.raises(MediaStreamError):
+        await track.recv()
