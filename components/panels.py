@@ -23,7 +23,7 @@ def status_badge(snap: Snapshot) -> None:
     label, color = _BADGE.get(snap.status, (snap.status, "gray"))
     detail = f"ICE {snap.ice_state}" if snap.status in (CONNECTING, CONNECTED) else ""
     if snap.connect_ms is not None and snap.status == CONNECTED:
-        detail += f" · session in {snap.connect_ms:.0f} ms"
+        detail += f" · session in {snap.connect_ms:.0f} ms · mic frames {snap.mic_frames}"
     st.markdown(
         f":{color}-badge[{label}] <span class='vl-detail'>{html.escape(detail)}</span>",
         unsafe_allow_html=True,

@@ -4,6 +4,7 @@ in another, reached through the OpenAI backend (``OPENAI_BASE_URL`` + a key)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -103,15 +104,15 @@ def app(realtime_server: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     assert "Traceback" not in Path(log.name).read_text(), Path(log.name).read_text()[-3000:]
 
 
-@pytest.fixture
-def page(app: str, tmp_path: Path) -> Iterator[Page]:
-    wav = tmp_path / "mic.wav"
-    # >= 1 s of leading silence: Chrome starts the file at getUserMedia, before media flows.
-    speech = np.concatenate([silence(2.5), phrase(WEATHER, lead_s=0.0), silence(20.0)])
+@contextlib.contextmanager
+def browser_page(app: str, wav: Path, mic: np.ndarray) -> Iterator[Page]:
+    """Headless Debian Chromium whose microphone plays ``mic`` once."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("The browser test needs Debian's chromium: apt-get install chromium")
     # A real microphone never sends digital zero; Chrome's noise suppression and gain
     # control settle on a noise floor before the speech starts, as they would in a room.
-    floor = np.random.default_rng(7).normal(0, 32768 * 10 ** (NOISE_DBFS / 20), len(speech))
-    write_wav(wav, np.clip(speech + floor, -32768, 32767))
+    floor = np.random.default_rng(7).normal(0, 32768 * 10 ** (NOISE_DBFS / 20), len(mic))
+    write_wav(wav, np.clip(mic + floor, -32768, 32767))
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
@@ -131,6 +132,22 @@ def page(app: str, tmp_path: Path) -> Iterator[Page]:
         pg.goto(app)
         yield pg
         browser.close()
+
+
+@pytest.fixture
+def page(app: str, tmp_path: Path) -> Iterator[Page]:
+    """The microphone says the phrase once, >= 1 s in: Chrome starts the file at
+    getUserMedia, before media flows."""
+    mic = np.concatenate([silence(2.5), phrase(WEATHER, lead_s=0.0), silence(20.0)])
+    with browser_page(app, tmp_path / "mic.wav", mic) as pg:
+        yield pg
+
+
+@pytest.fixture
+def quiet_page(app: str, tmp_path: Path) -> Iterator[Page]:
+    """A microphone in a quiet room: only the noise floor."""
+    with browser_page(app, tmp_path / "quiet.wav", silence(60.0)) as pg:
+        yield pg
 
 
 def component_frame(page: Page) -> Frame:
@@ -190,12 +207,28 @@ def open_calls(server_url: str) -> list:
     return response.json()["data"]
 
 
-def test_talk_in_the_browser_hear_the_reply_and_hang_up(page: Page, realtime_server: str):
+MAIN = "[data-testid='stMain']"
+
+
+def start(page: Page) -> tuple[Frame, str, float]:
+    """Press Start; returns the component frame, the page text once connected, and seconds."""
     frame = component_frame(page)
     started = time.monotonic()
     frame.get_by_role("button", name="Start").click()
-    badge = wait_text(page, "[data-testid='stMain']", lambda t: "Connected" in t, 30)
-    connect_s = time.monotonic() - started
+    badge = wait_text(page, MAIN, lambda t: "Connected" in t, 30)
+    return frame, badge, time.monotonic() - started
+
+
+def wait_for_no_calls(server_url: str, within_s: float, what: str) -> float:
+    started = time.monotonic()
+    while open_calls(server_url):
+        assert time.monotonic() - started < within_s, what
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def test_talk_in_the_browser_hear_the_reply_and_hang_up(page: Page, realtime_server: str):
+    frame, badge, connect_s = start(page)
     session_ms = re.search(r"session in (\d+) ms", badge)
     assert session_ms, badge
     assert len(open_calls(realtime_server)) == 1
@@ -216,8 +249,43 @@ def test_talk_in_the_browser_hear_the_reply_and_hang_up(page: Page, realtime_ser
           f"assistant={assistant[:80]!r}; meter={meter}")  # fmt: skip
 
     frame.get_by_role("button", name="Stop").click()
-    deadline = time.monotonic() + 15
-    while open_calls(realtime_server):
-        assert time.monotonic() < deadline, "the upstream call was not hung up after Stop"
-        time.sleep(0.2)
+    wait_for_no_calls(realtime_server, 15, "the upstream call was not hung up after Stop")
     assert "Traceback" not in page.locator("body").inner_text()
+
+
+def test_closing_the_tab_hangs_up_the_upstream_call(page: Page, realtime_server: str):
+    start(page)
+    assert len(open_calls(realtime_server)) == 1
+    page.close()  # no Stop: the visitor just leaves
+    took = wait_for_no_calls(realtime_server, 25, "a closed tab left its upstream call open")
+    print(f"\nupstream call hung up {took:.1f} s after the tab closed")
+
+
+def test_a_refused_key_is_one_sentence_and_the_next_start_works(
+    quiet_page: Page, realtime_server: str
+):
+    page = quiet_page
+    frame = component_frame(page)  # the first script run is complete
+    key_field = page.locator("input[aria-label='OpenAI API key']")
+    key_field.fill("wrong-key-typed-by-the-user")
+    key_field.press("Enter")
+    sidebar = "[data-testid='stSidebar']"
+    wait_text(page, sidebar, lambda t: "Key: typed in this session" in t, 10)
+    frame.get_by_role("button", name="Start").click()
+    shown = wait_text(page, MAIN, lambda t: "The API key was rejected (401)" in t, 30)
+    body = page.locator("body").inner_text()
+    assert "wrong-key-typed-by-the-user" not in body and "Traceback" not in body
+    assert "Check the key in the sidebar or your secrets." in shown
+    frame.get_by_role("button", name="Stop").click()
+
+    key_field.fill("")  # back to the key from the environment
+    key_field.press("Enter")
+    wait_text(page, sidebar, lambda t: "Key: from the OPENAI_API_KEY environment" in t, 10)
+    frame.get_by_role("button", name="Start").click()
+    wait_text(page, MAIN, lambda t: "Connected" in t and "rejected" not in t, 30)
+    page.locator("input[aria-label='Type a message into the call']").fill("tell me about the ocean")
+    page.get_by_role("button", name="Send").click()
+    wait_text(page, ".st-key-panel-you", lambda t: "tell me about the ocean" in t, 20)
+    wait_text(page, ".st-key-panel-assistant", lambda t: "ocean" in t.lower(), 20)
+    frame.get_by_role("button", name="Stop").click()
+    wait_for_no_calls(realtime_server, 15, "the upstream call was not hung up after Stop")

@@ -127,6 +127,7 @@ class Bridge:
             self._call = _Call(self, target, session)
             self._status = CONNECTING
             self._problem = None
+            self._mic_frames = 0
         if previous is not None:
             previous.request_stop()
         self.flush_playback()
