@@ -15,6 +15,7 @@ from aiohttp import web
 
 from tests.browser_leg import BrowserLeg, until
 from tests.conftest import TEST_KEY, serving
+from tests.http_stub import http_stub
 from tests.speech import phrase, silence
 from voicelab.audio import WEBRTC_RATE
 from voicelab.bridge import CONNECTED, ERROR, IDLE, Bridge, BridgeError, Target
@@ -181,23 +182,14 @@ async def test_speech_over_the_reply_flushes_playback(server):
 
 @contextlib.asynccontextmanager
 async def stub(status: int, body: str, content_type: str, delay_s: float = 0.0):
-    """An HTTP endpoint that answers every call setup the same way."""
+    """An endpoint that answers every call setup the same way; yields its base URL."""
 
     async def answer(request: web.Request) -> web.Response:
         await asyncio.sleep(delay_s)
         return web.Response(status=status, text=body, content_type=content_type)
 
-    app = web.Application()
-    app.router.add_post("/v1/realtime/calls", answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        await runner.cleanup()
+    async with http_stub("/v1/realtime/calls", answer) as url:
+        yield f"{url}/v1"
 
 
 def error_body(message: str, code: str) -> str:

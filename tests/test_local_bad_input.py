@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import TEST_KEY, serving
+from tests.http_stub import http_stub
 from tests.realtime_client import Client, user_text
 from voicelab.connection import EventTooLarge
 from voicelab.local import Faults, LocalServer, LocalServerThread, ServerOptions
@@ -371,15 +372,10 @@ async def test_chat_completions_url_answers_instead_of_the_local_responder():
             {"choices": [{"message": {"role": "assistant", "content": "Forty two."}}]}
         )
 
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", completions)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    responder = ChatCompletionsResponder(f"http://127.0.0.1:{port}/v1/chat/completions", "tiny")
-    async with serving(responder=responder) as server:
+    async with (
+        http_stub("/v1/chat/completions", completions) as url,
+        serving(responder=ChatCompletionsResponder(f"{url}/v1/chat/completions", "tiny")) as server,
+    ):
         client = Client(
             server.base_url,
             TEST_KEY,
@@ -409,7 +405,6 @@ async def test_chat_completions_url_answers_instead_of_the_local_responder():
         assert "answered 503" in failed["response"]["status_details"]["error"]["message"]
         await client.close()
         client.assert_valid()
-        await runner.cleanup()
 
 
 def test_cli_serves_until_told_to_stop():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Literal
 
 from voicelab.events import MALFORMED, error_text
@@ -130,8 +131,8 @@ class Transcript:
         if item_id:
             self._ensure(item_id, "user", event.get("previous_item_id"))
 
-    def _user_delta(self, event: dict[str, Any]) -> None:
-        turn = self._ensure(event.get("item_id", "?"), "user")
+    def _delta(self, event: dict[str, Any], role: Role) -> None:
+        turn = self._ensure(event.get("item_id", "?"), role)
         if turn.status == "streaming":
             self._set(turn, text=turn.text + str(event.get("delta") or ""))
 
@@ -148,11 +149,6 @@ class Transcript:
         item = event.get("item") or {}
         if item.get("id") and item.get("type") == "message":
             self._ensure(item["id"], "assistant")
-
-    def _assistant_delta(self, event: dict[str, Any]) -> None:
-        turn = self._ensure(event.get("item_id", "?"), "assistant")
-        if turn.status == "streaming":
-            self._set(turn, text=turn.text + str(event.get("delta") or ""))
 
     def _assistant_done(self, event: dict[str, Any]) -> None:
         turn = self._ensure(event.get("item_id", "?"), "assistant")
@@ -196,12 +192,12 @@ _HANDLERS = {
     "conversation.item.done": Transcript._item_done,
     "input_audio_buffer.speech_started": Transcript._user_speech,
     "input_audio_buffer.committed": Transcript._user_speech,
-    "conversation.item.input_audio_transcription.delta": Transcript._user_delta,
+    "conversation.item.input_audio_transcription.delta": partial(Transcript._delta, role="user"),
     "conversation.item.input_audio_transcription.completed": Transcript._user_completed,
     "conversation.item.input_audio_transcription.failed": Transcript._user_failed,
     "response.output_item.added": Transcript._assistant_item,
-    "response.output_audio_transcript.delta": Transcript._assistant_delta,
-    "response.output_text.delta": Transcript._assistant_delta,
+    "response.output_audio_transcript.delta": partial(Transcript._delta, role="assistant"),
+    "response.output_text.delta": partial(Transcript._delta, role="assistant"),
     "response.output_audio_transcript.done": Transcript._assistant_done,
     "response.output_text.done": Transcript._assistant_done,
     "response.done": Transcript._response_done,
