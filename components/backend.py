@@ -5,9 +5,10 @@ per process inside the app so a fresh machine runs the demo with no setup."""
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import streamlit as st
 
@@ -15,8 +16,11 @@ from voicelab.bridge import Target
 from voicelab.local import LocalServerThread, ServerOptions
 from voicelab.session_config import Backend
 
+log = logging.getLogger(__name__)
+
 OPENAI_URL = "https://api.openai.com/v1"
-KEY_FIELD = "voicelab.typed_key"
+KEY_FIELD = "voicelab.key_field"  # the password widget
+_TYPED_KEY = "voicelab.typed_key"  # kept apart: a widget's state goes when it is not drawn
 
 
 @st.cache_resource(show_spinner="Starting the local Realtime server…")
@@ -42,18 +46,23 @@ class KeySource:
     """Where the OpenAI key came from, for the sidebar to name (never to show)."""
 
     label: str
-    key: str | None
+    key: str | None = field(repr=False)
 
 
 def openai_key() -> KeySource:
-    typed = st.session_state.get(KEY_FIELD) or ""
-    if typed.strip():
-        return KeySource("typed in this session", typed.strip())
-    if secret := _secret("OPENAI_API_KEY"):
+    if typed := (st.session_state.get(_TYPED_KEY) or "").strip():
+        return KeySource("typed in this session", typed)
+    if secret := (_secret("OPENAI_API_KEY") or "").strip():
         return KeySource("from .streamlit/secrets.toml", secret)
-    if env := os.environ.get("OPENAI_API_KEY"):
+    if env := os.environ.get("OPENAI_API_KEY", "").strip():
         return KeySource("from the OPENAI_API_KEY environment variable", env)
     return KeySource("not set", None)
+
+
+def remember_typed_key() -> None:
+    """The password field's on_change: keep the key for the session even while the
+    field is not shown (Local backend selected)."""
+    st.session_state[_TYPED_KEY] = st.session_state.get(KEY_FIELD) or ""
 
 
 def openai_url() -> str:
@@ -63,7 +72,11 @@ def openai_url() -> str:
 def target(backend: Backend) -> Target | str:
     """The call's target, or the sentence that says why there is none."""
     if backend == "local":
-        server = local_server()
+        try:
+            server = local_server()
+        except Exception:
+            log.exception("the local Realtime server did not start")
+            return "The offline server could not start on this machine; see the app's log."
         return Target(server.base_url, server.server.options.api_key or "", "local")
     key = openai_key().key
     if not key:

@@ -25,13 +25,26 @@ _REQUEST = "voicelab.call_request"
 _TURN_ENV = ("CLOUDFLARE_TURN_KEY_ID", "TWILIO_ACCOUNT_SID", "HF_TOKEN")
 
 
+class SessionEndObserver(SessionShutdownObserver):
+    """Runs its callback when the Streamlit session ends, and only then.
+
+    The parent also fires on page navigation, comparing the page hash it saw at creation
+    with the session's; under ``st.navigation`` those differ from the first poll, so it fired
+    at once and never again. With no initial hash the navigation check is off.
+    """
+
+    @staticmethod
+    def _resolve_initial_page_script_hash(app_session: Any) -> str:
+        return ""
+
+
 def bridge() -> Bridge:
     """This visitor's bridge, created once per Streamlit session and hung up when the
     session ends (tab closed and its TTL passed, or the server stopping)."""
     if _BRIDGE not in st.session_state:
         created = Bridge()
         st.session_state[_BRIDGE] = created
-        st.session_state[_OBSERVER] = SessionShutdownObserver(lambda: created.stop(5.0))
+        st.session_state[_OBSERVER] = SessionEndObserver(lambda: created.stop(5.0))
     return st.session_state[_BRIDGE]
 
 

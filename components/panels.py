@@ -4,6 +4,7 @@ problems, redrawn by a fragment from the bridge's snapshot (never from protocol 
 from __future__ import annotations
 
 import html
+import re
 
 import streamlit as st
 
@@ -17,6 +18,15 @@ _BADGE = {
     ERROR: ("Error", "red"),
 }
 _MARK = {"streaming": " …", "interrupted": " ⟂ (interrupted)", "failed": "", "done": ""}
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$])")
+
+
+def plain(text: str) -> str:
+    """Model and user text shown as written: no links, images, colours or LaTeX, whatever
+    the model says (a markdown image would make the viewer's browser fetch a URL)."""
+    return _MARKDOWN.sub(r"\\\1", html.escape(text, quote=False))
 
 
 def status_badge(snap: Snapshot) -> None:
@@ -36,8 +46,7 @@ def _panel(title: str, turns: list[Turn], testid: str) -> None:
     if not turns:
         box.caption("Nothing yet.")
     for turn in turns[-50:]:
-        text = turn.text or "…"
-        box.markdown(f"{html.escape(text)}{_MARK[turn.status]}")
+        box.markdown(f"{plain(turn.text) or '…'}{_MARK[turn.status]}")
 
 
 def transcripts(snap: Snapshot) -> None:

@@ -56,6 +56,7 @@ def render() -> Choice:
             "OpenAI API key",
             type="password",
             key=backends.KEY_FIELD,
+            on_change=backends.remember_typed_key,
             help="Stays on the server; never shown again, logged or exported.",
         )
         sb.caption(f"Key: {backends.openai_key().label} · endpoint {backends.openai_url()}")

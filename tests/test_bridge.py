@@ -23,7 +23,7 @@ from voicelab.local import Faults
 from voicelab.session_config import SessionConfig
 
 WEATHER = "hello world, what is the weather like today"
-WEATHER_WORDS = {"hello", "world", "weather", "today"}
+WEATHER_WORDS = {"hello", "world", "what", "weather", "like", "today"}  # two must come through
 
 
 def target(base_url: str, key: str = TEST_KEY) -> Target:
@@ -152,6 +152,33 @@ async def test_a_silent_browser_ends_the_call(server):
                 break
             await asyncio.sleep(0.1)
         assert server.calls == {}
+
+
+async def test_a_browser_leg_that_never_sends_audio_does_not_keep_the_call(server):
+    bridge = Bridge(browser_silence_s=1.0)
+    bridge.start(target(server.base_url), session())  # no browser leg at all: a dead Start
+    snap = await until(bridge, lambda s: s.status == ERROR, timeout=10)
+    assert "sent no audio for 1 s" in snap.problem
+    for _ in range(50):
+        if not server.calls and not bridge.threads():
+            break
+        await asyncio.sleep(0.1)
+    assert server.calls == {} and bridge.threads() == []
+
+
+async def test_garbage_from_the_server_is_reported_and_the_call_goes_on():
+    async with (
+        serving(faults=Faults(malformed_every=3)) as srv,
+        call(srv.base_url) as (
+            bridge,
+            _leg,
+        ),
+    ):
+        await until(bridge, lambda s: s.status == CONNECTED)
+        await asyncio.to_thread(bridge.send_text, "tell me about the weather")
+        snap = await until(bridge, lambda s: any(t.final for t in assistants(s)), timeout=20)
+        assert "The server sent a message that is not a valid event; ignored it." in snap.errors
+        assert snap.status == CONNECTED and snap.problem is None
 
 
 async def test_speech_over_the_reply_flushes_playback(server):

@@ -282,3 +282,72 @@ async def test_relay_track_forwards_at_once_bounds_and_fills_gaps():
     track.stop()
     with pytest.raises(MediaStreamError):
         await track.recv()
+
+
+def test_late_events_for_deleted_items_and_odd_shapes_never_break_the_transcript():
+    t = Transcript(max_turns=2)
+    t.apply(user_item("u1", None, "one"))
+    t.apply({"type": "conversation.item.deleted", "item_id": "u1"})
+    t.apply({"type": "conversation.item.input_audio_transcription.completed", "item_id": "u1",
+             "transcript": "late"})  # fmt: skip
+    t.apply(user_item("u2", None, "two"))
+    t.apply(user_item("u3", "u2", "three"))
+    t.apply(user_item("u4", "u3", "four"))  # u2 falls off the bound
+    t.apply({"type": "conversation.item.input_audio_transcription.delta", "item_id": "u2",
+             "delta": "zombie"})  # fmt: skip
+    assert [x.text for x in t.turns()] == ["three", "four"]
+    t.apply({"type": "conversation.item.added", "item": "not an object"})
+    t.apply({"type": "error", "error": "plain string"})
+    t.apply({"type": "response.done", "response": {"status": "incomplete",
+             "output": [{"id": "u4"}]}})  # fmt: skip
+    assert t.errors() == (
+        "A conversation.item.added event had an unexpected shape and was ignored.",
+        "plain string",
+    )
+    assert t.turns()[-1].status == "done"
+
+
+def test_without_transcription_a_spoken_turn_says_so_instead_of_waiting_forever():
+    t = Transcript()
+    t.apply({"type": "session.created",
+             "session": {"audio": {"input": {"transcription": None}}}})  # fmt: skip
+    t.apply({"type": "input_audio_buffer.speech_started", "item_id": "u1"})
+    assert t.turns()[0].status == "streaming"
+    t.apply({"type": "input_audio_buffer.committed", "item_id": "u1", "previous_item_id": None})
+    assert (t.turns()[0].text, t.turns()[0].status) == ("(speech; transcription is off)", "done")
+
+
+async def test_relay_silence_keeps_pace_with_the_wall_clock():
+    """aiortc stamps RTP time by samples sent: silence must go out every 20 ms, not every
+    ``gap_s``, or the receiver's jitter buffer drifts."""
+    track = FrameRelayTrack(gap_s=0.04)
+    started = asyncio.get_running_loop().time()
+    for _ in range(15):
+        frame = await track.recv()
+    elapsed = asyncio.get_running_loop().time() - started
+    assert frame.pts == 14 * 960 and track.filled == 15
+    assert 0.25 < elapsed < 0.6, elapsed  # 15 frames of 20 ms, plus one gap of slack
+    track.stop()
+
+
+def test_the_session_end_observer_ignores_navigation_and_its_hook_still_exists():
+    from streamlit_webrtc.shutdown import SessionShutdownObserver
+
+    from components.call import SessionEndObserver
+
+    assert callable(SessionShutdownObserver._resolve_initial_page_script_hash)
+    assert SessionEndObserver._resolve_initial_page_script_hash(object()) == ""
+
+
+def test_the_key_source_never_shows_the_key():
+    from components.backend import KeySource
+
+    assert "sk-live-secret" not in repr(KeySource("typed", "sk-live-secret"))
+
+
+def test_markdown_in_model_text_is_shown_as_written():
+    from components.panels import plain
+
+    assert plain("see ![x](http://e/a.png) :red[hi] $x$") == (
+        r"see \!\[x\]\(http\://e/a\.png\) \:red\[hi\] \$x\$"
+    )

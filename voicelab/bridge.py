@@ -10,11 +10,14 @@ the upstream is hung up, the peer closed, the loop closed, the thread joined.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import concurrent.futures
 import contextlib
 import itertools
 import logging
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +73,17 @@ class DelayFigures:
     downlink: DelayStats | None
 
 
+_bridges: weakref.WeakSet[Bridge] = weakref.WeakSet()
+
+
+@atexit.register
+def _hang_up_everything() -> None:
+    """Call threads are daemons: without this, stopping the server would leave upstream
+    calls open (and billed) until they time out."""
+    for bridge in list(_bridges):
+        bridge.stop(5.0)
+
+
 class Bridge:
     def __init__(
         self,
@@ -92,6 +106,7 @@ class Bridge:
         self._mic_frames = 0
         self._last_turns: tuple[Turn, ...] = ()  # the transcript of the call that ended
         self._last_errors: tuple[str, ...] = ()
+        _bridges.add(self)
 
     # browser leg (called on Streamlit's loop: must never block) --------------------------
 
@@ -103,6 +118,13 @@ class Bridge:
             call.browser_frame(frame)
 
     def on_browser_ended(self) -> None:
+        """The sink's track ended. An ``on_ended`` from an earlier browser leg can arrive
+        after a quick Stop/Start; frames still flowing mean the live leg is fine."""
+        call = self._call
+        last = call.last_browser_frame if call is not None else None
+        if last is not None and time.monotonic() - last < 0.5:
+            log.info("ignored a late on_ended: the browser leg is still sending")
+            return
         self.stop()
 
     def output_track(self) -> FrameRelayTrack:
@@ -122,16 +144,17 @@ class Bridge:
 
     def start(self, target: Target, session: dict[str, Any]) -> None:
         """Begin a new call (ending any previous one); returns at once."""
+        call = _Call(self, target, session)
         with self._lock:
             previous = self._call
-            self._call = _Call(self, target, session)
+            self._call = call
             self._status = CONNECTING
             self._problem = None
             self._mic_frames = 0
         if previous is not None:
             previous.request_stop()
         self.flush_playback()
-        self._call.start()
+        call.start()
 
     def stop(self, wait_s: float | None = None) -> None:
         """Hang up; with ``wait_s``, block until the call's thread has gone."""
@@ -282,10 +305,17 @@ class _Call:
                 self.conn.send(event)
 
         try:
-            asyncio.run_coroutine_threadsafe(send(), self.loop).result(timeout)
-        except EventTooLarge as exc:
+            future = asyncio.run_coroutine_threadsafe(send(), self.loop)
+        except RuntimeError as exc:  # the loop has closed: the call just ended
+            raise BridgeError("The call has ended; press Start to talk again.") from exc
+        try:
+            future.result(timeout)
+        except (EventTooLarge, BridgeError) as exc:
             raise BridgeError(str(exc)) from exc
-        except (ConnectionError, RuntimeError, TimeoutError) as exc:
+        except concurrent.futures.TimeoutError as exc:
+            future.cancel()  # never send it late, after the user has retried
+            raise BridgeError("The call did not take the message in time; try again.") from exc
+        except Exception as exc:  # cancelled by the call ending, channel closed, …
             raise BridgeError("The call is not ready for messages; try again.") from exc
 
     def snapshot(self, status: str, problem: str | None, mic_frames: int) -> Snapshot:
@@ -363,9 +393,16 @@ class _Call:
         self.call_id = connecting.result()  # raises SignalingError
         if self._stop.is_set():
             return
-        try:
-            await asyncio.wait_for(self._created.wait(), self.bridge.session_created_timeout_s)
-        except asyncio.TimeoutError:
+        created = asyncio.ensure_future(self._created.wait())
+        stopping = asyncio.ensure_future(self._stop.wait())
+        done, _ = await asyncio.wait(
+            {created, stopping},
+            timeout=self.bridge.session_created_timeout_s,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        created.cancel()
+        stopping.cancel()
+        if not done:
             if self.ice_state in ("new", "checking"):
                 text = (
                     "The media connection to the Realtime service is stuck in "
@@ -403,6 +440,17 @@ class _Call:
         self.ice_state = state
 
     def _on_event(self, event: dict[str, Any]) -> None:
+        """A handler error must never reach aiortc (it would close the transport)."""
+        try:
+            self._handle_event(event)
+        except Exception:
+            log.exception("could not handle a %s event", event.get("type"))
+            with self.lock:
+                self.transcript.apply(
+                    {"type": "error", "error": {"message": "An event could not be shown."}}
+                )
+
+    def _handle_event(self, event: dict[str, Any]) -> None:
         kind = event["type"]
         with self.lock:
             self.transcript.apply(event)
@@ -412,6 +460,10 @@ class _Call:
             self.connect_ms = (time.perf_counter() - self.started_at) * 1000.0
             if self.relay is not None:
                 self.relay.drop_queued()  # audio from before the call existed is stale
+            # The silent-browser watchdog starts now, even if no frame ever arrives (a
+            # browser leg that connected but delivers nothing must not keep a call open).
+            if self.last_browser_frame is None:
+                self.last_browser_frame = time.monotonic()
             self._created.set()
             self.bridge._report(self, CONNECTED)
         elif kind in ("input_audio_buffer.speech_started", "output_audio_buffer.cleared"):

@@ -88,7 +88,10 @@ class RealtimeConnection:
         return answer.call_id
 
     def _on_message(self, message: str | bytes) -> None:
-        self.on_event(events.parse(message))
+        try:
+            self.on_event(events.parse(message))
+        except Exception:  # raised into aiortc, it would close the whole transport
+            log.exception("the event handler failed")
 
     def _state_changed(self) -> None:
         if self.on_state is not None:
@@ -111,7 +114,10 @@ class RealtimeConnection:
             except MediaStreamError:
                 return
             if self.on_audio is not None:
-                self.on_audio(frame)
+                try:
+                    self.on_audio(frame)
+                except Exception:  # one bad frame must not end the model's voice
+                    log.exception("the audio handler failed on a frame")
 
     def send(self, event: dict[str, Any]) -> None:
         """Send one client event; refuses (EventTooLarge) what the channel would drop."""

@@ -61,6 +61,12 @@ class Transcript:
         self._order: list[str] = []
         self._turns: dict[str, Turn] = {}
         self._errors: deque[str] = deque(maxlen=max_errors)
+        # Items deleted or dropped by the bound: late events about them are ignored rather
+        # than bringing them back at the end. Bounded like everything else.
+        self._gone: deque[str] = deque(maxlen=4 * max_turns)
+        #: Whether the session transcribes user audio; without it a user turn has no text
+        #: coming and must not show "…" forever.
+        self.transcribing = True
 
     def turns(self) -> tuple[Turn, ...]:
         return tuple(self._turns[i] for i in self._order if i in self._turns)
@@ -71,8 +77,14 @@ class Transcript:
     def apply(self, event: dict[str, Any]) -> None:
         kind = event.get("type", "")
         handler = _HANDLERS.get(kind)
-        if handler is not None:
+        if handler is None:
+            return
+        try:
             handler(self, event)
+        except (AttributeError, TypeError, KeyError, ValueError):
+            # A field of the wrong type (an item that is a string, …): one event lost,
+            # never the transcript.
+            self._errors.append(f"A {kind} event had an unexpected shape and was ignored.")
 
     # placement -----------------------------------------------------------------------
 
@@ -86,17 +98,21 @@ class Transcript:
         elif item_id not in self._order:
             self._order.append(item_id)
         while len(self._order) > self.max_turns:
-            self._turns.pop(self._order.pop(0), None)
+            dropped = self._order.pop(0)
+            self._turns.pop(dropped, None)
+            self._gone.append(dropped)
 
-    def _ensure(self, item_id: str, role: Role, previous_item_id: str | None = None) -> Turn:
+    def _ensure(self, item_id: str, role: Role, previous_item_id: str | None = None) -> Turn | None:
+        if item_id in self._gone:
+            return None
         self._place(item_id, previous_item_id)
         turn = self._turns.get(item_id)
         if turn is None:
             turn = self._turns[item_id] = Turn(item_id, role, "")
         return turn
 
-    def _set(self, turn: Turn, **changes: Any) -> None:
-        if turn.item_id in self._turns:
+    def _set(self, turn: Turn | None, **changes: Any) -> None:
+        if turn is not None and turn.item_id in self._turns:
             self._turns[turn.item_id] = replace(turn, **changes)
 
     # handlers --------------------------------------------------------------------------
@@ -110,6 +126,8 @@ class Transcript:
             self._place(item_id, event.get("previous_item_id"))  # keeps the order right
             return
         turn = self._ensure(item_id, item["role"], event.get("previous_item_id"))
+        if turn is None:
+            return
         text, complete = _content_text(item)
         if text and (complete or not turn.text):
             self._set(turn, text=text, status="done" if complete else turn.status)
@@ -128,12 +146,21 @@ class Transcript:
 
     def _user_speech(self, event: dict[str, Any]) -> None:
         item_id = event.get("item_id")
-        if item_id:
-            self._ensure(item_id, "user", event.get("previous_item_id"))
+        if not item_id:
+            return
+        turn = self._ensure(item_id, "user", event.get("previous_item_id"))
+        committed = event["type"] == "input_audio_buffer.committed"
+        if committed and not self.transcribing and turn is not None and not turn.text:
+            self._set(turn, text="(speech; transcription is off)", status="done")
+
+    def _session(self, event: dict[str, Any]) -> None:
+        session = event.get("session") or {}
+        audio_in = (session.get("audio") or {}).get("input") or {}
+        self.transcribing = audio_in.get("transcription") is not None
 
     def _delta(self, event: dict[str, Any], role: Role) -> None:
         turn = self._ensure(event.get("item_id", "?"), role)
-        if turn.status == "streaming":
+        if turn is not None and turn.status == "streaming":
             self._set(turn, text=turn.text + str(event.get("delta") or ""))
 
     def _user_completed(self, event: dict[str, Any]) -> None:
@@ -142,8 +169,10 @@ class Transcript:
 
     def _user_failed(self, event: dict[str, Any]) -> None:
         turn = self._ensure(event.get("item_id", "?"), "user")
-        reason = (event.get("error") or {}).get("message") or "transcription failed"
-        self._set(turn, text=turn.text or f"(not transcribed: {reason})", status="failed")
+        error = event.get("error")
+        reason = (error.get("message") if isinstance(error, dict) else None) or "unknown reason"
+        text = (turn.text if turn else "") or f"(not transcribed: {reason})"
+        self._set(turn, text=text, status="failed")
 
     def _assistant_item(self, event: dict[str, Any]) -> None:
         item = event.get("item") or {}
@@ -152,13 +181,17 @@ class Transcript:
 
     def _assistant_done(self, event: dict[str, Any]) -> None:
         turn = self._ensure(event.get("item_id", "?"), "assistant")
+        if turn is None:
+            return
         final = event.get("transcript", event.get("text"))
         status = "interrupted" if turn.status == "interrupted" else "done"
         self._set(turn, text=str(final) if final is not None else turn.text, status=status)
 
     def _response_done(self, event: dict[str, Any]) -> None:
         response = event.get("response") or {}
-        cut = response.get("status") in ("cancelled", "incomplete")
+        # cancelled: cut off by the user or a cancel; incomplete (a token limit) is complete
+        # as far as the listener is concerned.
+        cut = response.get("status") == "cancelled"
         for item in response.get("output") or []:
             turn = self._turns.get(item.get("id", "") if isinstance(item, dict) else "")
             if turn is not None and (cut or turn.status == "streaming"):
@@ -177,6 +210,7 @@ class Transcript:
     def _deleted(self, event: dict[str, Any]) -> None:
         item_id = event.get("item_id", "")
         self._turns.pop(item_id, None)
+        self._gone.append(item_id)
         if item_id in self._order:
             self._order.remove(item_id)
 
@@ -188,6 +222,8 @@ class Transcript:
 
 
 _HANDLERS = {
+    "session.created": Transcript._session,
+    "session.updated": Transcript._session,
     "conversation.item.added": Transcript._item_added,
     "conversation.item.done": Transcript._item_done,
     "input_audio_buffer.speech_started": Transcript._user_speech,

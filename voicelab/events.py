@@ -49,6 +49,8 @@ def parse(message: str | bytes) -> dict[str, Any]:
 def error_text(event: dict[str, Any]) -> str:
     """The sentence to show for an ``error`` event."""
     error = event.get("error") or {}
+    if not isinstance(error, dict):
+        error = {"message": str(error)}
     message = str(error.get("message") or "The model reported an error.")
     code = error.get("code")
     return f"{message} ({code})" if code and code not in message else message

@@ -6,8 +6,8 @@ upstream paces the model's voice. Re-pacing either through a FIFO read on a fixe
 (what streamlit-webrtc's ``PcmAudioSource`` does) adds a wait for the next tick, 0-20 ms
 depending on the phase of two unrelated clocks; measured at 16-22 ms p50 on loopback. Here
 ``recv`` returns the moment a frame is queued, and jitter is left to the receiving peer's
-jitter buffer, which is built for it. If nothing arrives for ``gap_s`` (not yet connected,
-the model silent), 20 ms of silence goes out so the far side's clock keeps moving.
+jitter buffer, which is built for it. When nothing arrives (not yet connected, the model
+silent), 20 ms of silence goes out every 20 ms so the far side's clock keeps moving.
 
 The queue is bounded and drops its oldest frames, and ``clear`` empties it: a stalled peer
 never grows memory, and after barge-in the user never hears stale speech.
@@ -58,7 +58,7 @@ class FrameRelayTrack(MediaStreamTrack):
         self,
         loop: asyncio.AbstractEventLoop | None = None,
         max_frames: int = 25,
-        gap_s: float = 0.06,
+        gap_s: float = 0.04,
     ) -> None:
         super().__init__()
         self._loop = loop
@@ -66,7 +66,8 @@ class FrameRelayTrack(MediaStreamTrack):
         self._frames: deque[tuple[av.AudioFrame, float]] = deque(maxlen=max_frames)
         self._arrived: asyncio.Event | None = None
         self.gap_s = gap_s
-        self._pts = 0
+        self._sent = 0  # samples sent, which is also the next frame's pts
+        self._clock = 0.0  # wall time at which sample 0 was due
         self._zeros = np.zeros((1, WEBRTC_FRAME_SAMPLES * 2), dtype=np.int16)
         self.delays = DelayStats()
         self.forwarded = 0  # frames of real audio sent
@@ -112,13 +113,24 @@ class FrameRelayTrack(MediaStreamTrack):
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
             raise MediaStreamError
+        now = time.perf_counter()
         if self._arrived is None:
             self._loop = self._loop or asyncio.get_running_loop()
             self._arrived = asyncio.Event()
+            self._clock = now
+        # aiortc's Opus encoder stamps RTP time by samples sent, so the samples sent must
+        # keep pace with the wall clock or the receiver's jitter buffer drifts. Silence fills
+        # in only when nothing has arrived by the time the next 20 ms is due (plus
+        # ``gap_s`` of slack for jitter); after a long stall the clock skips ahead instead
+        # of bursting out the silence it missed.
+        due = self._clock + self._sent / WEBRTC_RATE
+        if due < now - 0.1:
+            self._clock += now - due
+            due = now
         if not self._frames:
             self._arrived.clear()
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._arrived.wait(), self.gap_s)
+                await asyncio.wait_for(self._arrived.wait(), max(0.0, due + self.gap_s - now))
         if self.readyState != "live":
             raise MediaStreamError
         try:
@@ -130,7 +142,7 @@ class FrameRelayTrack(MediaStreamTrack):
             self.delays.add(time.perf_counter() - at)
             self.forwarded += 1
             self.forwarded_samples += frame.samples
-        frame.pts = self._pts
+        frame.pts = self._sent
         frame.time_base = _TIME_BASE
-        self._pts += frame.samples
+        self._sent += frame.samples
         return frame
