@@ -115,8 +115,11 @@ async def test_stop_hangs_up_and_leaves_no_thread_or_call(server):
         await asyncio.to_thread(bridge.send_text, "hello")
         await until(bridge, lambda s: any(t.final for t in assistants(s)))
         assert len(bridge.threads()) == 1
+        output = bridge.output_track()
     # call() stopped the bridge with a 10 s join
     assert bridge.threads() == []
+    assert output.readyState == "ended", "the playback track would be pulled forever"
+    assert bridge.output_track() is not output and bridge.output_track().readyState == "live"
     await asyncio.sleep(0.2)
     assert server.calls == {}
     snap = bridge.snapshot()

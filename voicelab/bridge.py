@@ -167,7 +167,12 @@ class Bridge:
             call.request_stop()
             if wait_s:
                 call.join(wait_s)
-        self.flush_playback()
+        # streamlit-webrtc stops only its relayed copy of a source track; the track itself
+        # would be pulled forever by the library's MediaRelay, one task per visitor on
+        # Streamlit's loop. The next Start gets a fresh one from output_track().
+        output, self._output = self._output, None
+        if output is not None:
+            output.stop()
 
     def playback_queued(self) -> int:
         track = self._output
