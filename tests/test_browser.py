@@ -69,39 +69,62 @@ def realtime_server() -> Iterator[str]:
     proc.wait(10)
 
 
-@pytest.fixture(scope="module")
-def app(realtime_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextlib.contextmanager
+def streamlit_app(tmp: Path, **env_changes: str | None) -> Iterator[str]:
+    """``streamlit run app.py`` in its own process on a free port; no traceback may appear
+    in its log."""
     port = free_port()
-    env = {
-        **os.environ,
-        "OPENAI_API_KEY": KEY,
-        "OPENAI_BASE_URL": realtime_server,
-        "HOME": str(tmp_path_factory.mktemp("home")),  # no stray ~/.streamlit settings
-    }
+    env = {**os.environ, "HOME": str(tmp)}  # no stray ~/.streamlit settings
     for name in ("CLOUDFLARE_TURN_KEY_ID", "TWILIO_ACCOUNT_SID", "HF_TOKEN"):
         env.pop(name, None)
-    log = (tmp_path_factory.mktemp("app") / "streamlit.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    for name, value in env_changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    log_path = tmp / "streamlit.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=1).text == "ok":
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        else:
+            proc.terminate()
+            pytest.fail(f"the app did not come up; see {log_path}")
         try:
-            if httpx.get(f"{url}/_stcore/health", timeout=1).text == "ok":
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    else:
-        proc.terminate()
-        pytest.fail("the app did not come up; see " + log.name)
-    yield url
-    proc.terminate()
-    proc.wait(15)
-    log.close()
-    assert "Traceback" not in Path(log.name).read_text(), Path(log.name).read_text()[-3000:]
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(15)
+    text = log_path.read_text()
+    assert "Traceback" not in text, text[-3000:]
+
+
+@pytest.fixture(scope="module")
+def app(realtime_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app with an OpenAI key, its OpenAI backend pointed at the local server."""
+    with streamlit_app(
+        tmp_path_factory.mktemp("app"), OPENAI_API_KEY=KEY, OPENAI_BASE_URL=realtime_server
+    ) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def offline_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app on a fresh machine: no key anywhere."""
+    with streamlit_app(
+        tmp_path_factory.mktemp("offline"), OPENAI_API_KEY=None, OPENAI_BASE_URL=None
+    ) as url:
+        yield url
 
 
 @contextlib.contextmanager
@@ -289,3 +312,19 @@ def test_a_refused_key_is_one_sentence_and_the_next_start_works(
     wait_text(page, ".st-key-panel-assistant", lambda t: "ocean" in t.lower(), 20)
     frame.get_by_role("button", name="Stop").click()
     wait_for_no_calls(realtime_server, 15, "the upstream call was not hung up after Stop")
+
+
+def test_with_no_key_the_app_runs_the_offline_server_itself(offline_app: str, tmp_path: Path):
+    with browser_page(offline_app, tmp_path / "quiet.wav", silence(60.0)) as page:
+        wait_text(
+            page,
+            "[data-testid='stSidebar']",
+            lambda t: "No key needed" in t and "Local (offline)" in t,
+            30,
+        )
+        frame, _, _ = start(page)
+        page.locator("input[aria-label='Type a message into the call']").fill("hello there")
+        page.get_by_role("button", name="Send").click()
+        wait_text(page, ".st-key-panel-assistant", lambda t: "hello there" in t.lower(), 20)
+        frame.get_by_role("button", name="Stop").click()
+        wait_text(page, MAIN, lambda t: "Idle" in t, 15)

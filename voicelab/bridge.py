@@ -118,14 +118,23 @@ class Bridge:
             call.browser_frame(frame)
 
     def on_browser_ended(self) -> None:
-        """The sink's track ended. An ``on_ended`` from an earlier browser leg can arrive
-        after a quick Stop/Start; frames still flowing mean the live leg is fine."""
-        call = self._call
-        last = call.last_browser_frame if call is not None else None
-        if last is not None and time.monotonic() - last < 0.5:
-            log.info("ignored a late on_ended: the browser leg is still sending")
-            return
-        self.stop()
+        """The sink's track ended. After a quick Stop/Start the ``on_ended`` of the earlier
+        browser leg can arrive while the new one is live, so the decision waits 0.3 s: a
+        leg that really ended sends nothing more."""
+        ended_at = time.monotonic()
+
+        def decide() -> None:
+            call = self._call
+            last = call.last_browser_frame if call is not None else None
+            if last is not None and last > ended_at:
+                log.info("ignored a late on_ended: the browser leg is still sending")
+                return
+            self.stop()
+
+        try:
+            asyncio.get_running_loop().call_later(0.3, decide)
+        except RuntimeError:  # not on a loop: decide now
+            decide()
 
     def output_track(self) -> FrameRelayTrack:
         """The track that plays the model's voice to the browser (``source_audio_track``);
@@ -278,7 +287,8 @@ class _Call:
         self.effective_session: dict[str, Any] | None = None
         self.started_at = time.perf_counter()
         self.connect_ms: float | None = None
-        self.last_browser_frame: float | None = None
+        self.last_browser_frame: float | None = None  # real frames only
+        self.watch_since: float | None = None  # when the silent-browser watchdog began
         self._stop: asyncio.Event | None = None
         self._created: asyncio.Event | None = None
         self._stop_requested = False
@@ -431,8 +441,8 @@ class _Call:
                     self, ERROR, "The connection to the Realtime service was lost; press Start."
                 )
                 return
-            last = self.last_browser_frame
-            if last is not None and time.monotonic() - last > self.bridge.browser_silence_s:
+            heard = [t for t in (self.last_browser_frame, self.watch_since) if t is not None]
+            if heard and time.monotonic() - max(heard) > self.bridge.browser_silence_s:
                 self.bridge._report(
                     self,
                     ERROR,
@@ -467,8 +477,7 @@ class _Call:
                 self.relay.drop_queued()  # audio from before the call existed is stale
             # The silent-browser watchdog starts now, even if no frame ever arrives (a
             # browser leg that connected but delivers nothing must not keep a call open).
-            if self.last_browser_frame is None:
-                self.last_browser_frame = time.monotonic()
+            self.watch_since = time.monotonic()
             self._created.set()
             self.bridge._report(self, CONNECTED)
         elif kind in ("input_audio_buffer.speech_started", "output_audio_buffer.cleared"):
