@@ -65,7 +65,9 @@ def problems(snap: Snapshot) -> None:
 
 
 def live(bridge: Bridge, every_s: float = 0.4) -> None:
-    @st.fragment(run_every=every_s)
+    """Polls only while a call is up; Start, Stop and Send rerun the page anyway."""
+
+    @st.fragment(run_every=every_s if bridge.active else None)
     def render() -> None:
         snap = bridge.snapshot()
         status_badge(snap)
