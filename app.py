@@ -10,11 +10,18 @@ from components import backend, call, sidebar
 
 st.set_page_config(page_title="Voice Lab", page_icon="🎙️", layout="wide")
 
+bridge = call.bridge()
+live = bridge.snapshot().live
+if live.refused_fields and live.applied is not None:
+    sidebar.revert(live.refused_fields, live.applied)  # the server said no: show what holds
+    bridge.acknowledge_refusal()
+
 choice = sidebar.render()
 if choice.config is None:
     call.set_request(choice.problem or "Fix the settings first.", None)
 else:
-    call.set_request(backend.target(choice.backend), choice.config.to_session(choice.backend))
+    call.set_request(backend.target(choice.backend), choice.config)
+    bridge.apply_settings(choice.config)  # during a call: one debounced session.update
 
 page = st.navigation([st.Page("pages/talk.py", title="Talk", icon="🎙️", default=True)])
 page.run()

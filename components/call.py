@@ -16,6 +16,7 @@ from streamlit_webrtc import (
 from streamlit_webrtc.shutdown import SessionShutdownObserver
 
 from voicelab.bridge import Bridge, Target
+from voicelab.session_config import SessionConfig
 
 STREAMER_KEY = "voicelab-call"
 _BRIDGE = "voicelab.bridge"
@@ -67,10 +68,10 @@ def rtc_configuration() -> dict[str, Any] | None:
     return {"iceServers": []}
 
 
-def set_request(target: Target | str, session: dict[str, Any] | None) -> None:
+def set_request(target: Target | str, config: SessionConfig | None) -> None:
     """What the next Start connects to; the callback below runs before the script does, so
     the sidebar's values from the last run are handed over through session state."""
-    st.session_state[_REQUEST] = (target, session)
+    st.session_state[_REQUEST] = (target, config)
 
 
 def _on_change() -> None:
@@ -81,9 +82,9 @@ def _on_change() -> None:
         return
     if current.active:
         return
-    target, session = st.session_state.get(_REQUEST, (None, None))
-    if isinstance(target, Target) and session is not None:
-        current.start(target, session)
+    target, config = st.session_state.get(_REQUEST, (None, None))
+    if isinstance(target, Target) and config is not None:
+        current.start(target, config)
     else:
         current.refuse(target if isinstance(target, str) else "Fix the settings first.")
 

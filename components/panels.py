@@ -57,6 +57,23 @@ def transcripts(snap: Snapshot) -> None:
         _panel("Assistant", [t for t in snap.turns if t.role == "assistant"], "panel-assistant")
 
 
+def live_settings(snap: Snapshot) -> None:
+    """Each setting changed during the call, and whether the server has taken it."""
+    live = snap.live
+    if snap.status != CONNECTED or not live.fields:
+        return
+    marks = {"pending": "…", "applied": "✓", "refused": "✗", "needs reconnect": "↻"}
+    shown = " · ".join(
+        f"{name.replace('_', ' ')} {marks.get(state, '')} {state}"
+        for name, state in live.fields.items()
+    )
+    st.caption(f"Live settings: {plain(shown)}")
+    if live.refusal and "refused" in live.fields.values():
+        st.warning(f"The server kept the previous value: {live.refusal}")
+    if live.refused_fields:
+        st.rerun(scope="app")  # puts the refused controls back to the value in force
+
+
 def problems(snap: Snapshot) -> None:
     if snap.problem:
         st.error(snap.problem)
@@ -71,6 +88,7 @@ def live(bridge: Bridge, every_s: float = 0.4) -> None:
     def render() -> None:
         snap = bridge.snapshot()
         status_badge(snap)
+        live_settings(snap)
         problems(snap)
         transcripts(snap)
 

@@ -153,5 +153,27 @@ def render() -> Choice:
     except ConfigError as exc:
         sb.error(str(exc))
         return Choice(backend, None, str(exc))
-    sb.caption("Changes apply at the next Start.")
+    sb.caption(
+        "During a call, changes apply live; the model, and a voice the model has already "
+        "spoken in, take effect at the next Start."
+    )
     return Choice(backend, config)
+
+
+#: How a setting that the server refused is put back in its control.
+_WIDGET_VALUE = {
+    "transcription_model": lambda v: ("cfg.transcription_model", v or "off"),
+    "output_modality": lambda v: ("cfg.text_only", v == "text"),
+    "idle_timeout_ms": lambda v: ("cfg.idle_timeout_on", v is not None),
+    "max_output_tokens": lambda v: ("cfg.max_output_tokens_on", v is not None),
+    "temperature": lambda v: ("cfg.temperature_on", v is not None),
+}
+
+
+def revert(fields: tuple[str, ...], applied: SessionConfig) -> None:
+    """Put refused settings back to the value in force. Must run before the widgets are
+    drawn in this run."""
+    for name in fields:
+        value = getattr(applied, name)
+        key, shown = _WIDGET_VALUE.get(name, lambda v, n=name: (_k(n), v))(value)
+        st.session_state[key] = shown

@@ -38,7 +38,7 @@ async def one_call(base_url: str, key: str) -> tuple[float, list[float], list[fl
     bridge = Bridge()
     leg = BrowserLeg(bridge)
     await leg.connect()
-    bridge.start(Target(base_url, key, "local"), SessionConfig().to_session("local"))
+    bridge.start(Target(base_url, key, "local"), SessionConfig())
     snap = await until(bridge, lambda s: s.status == CONNECTED, timeout=30)
     await asyncio.sleep(0.5)
     for text in ("tell me about the weather today", "please tell me a story about the ocean"):

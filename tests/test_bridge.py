@@ -30,8 +30,8 @@ def target(base_url: str, key: str = TEST_KEY) -> Target:
     return Target(base_url, key, "local")
 
 
-def session(**changes) -> dict:
-    return SessionConfig(**changes).to_session("local")
+def session(**changes) -> SessionConfig:
+    return SessionConfig(**changes)
 
 
 @contextlib.asynccontextmanager

@@ -328,3 +328,23 @@ def test_with_no_key_the_app_runs_the_offline_server_itself(offline_app: str, tm
         wait_text(page, ".st-key-panel-assistant", lambda t: "hello there" in t.lower(), 20)
         frame.get_by_role("button", name="Stop").click()
         wait_text(page, MAIN, lambda t: "Idle" in t, 15)
+
+
+def test_a_slider_moved_mid_call_is_applied_without_dropping_the_call(
+    quiet_page: Page, realtime_server: str
+):
+    page = quiet_page
+    frame, _, _ = start(page)
+    calls = open_calls(realtime_server)
+    assert len(calls) == 1
+    thumb = page.locator("input[type='range'][aria-label='Threshold']")
+    assert float(thumb.input_value()) == 0.5
+    thumb.focus()
+    for _ in range(3):
+        thumb.press("ArrowRight")
+    text = wait_text(page, MAIN, lambda t: "threshold ✓ applied" in t, 20)
+    assert "Connected" in text
+    assert abs(float(thumb.input_value()) - 0.65) < 1e-6
+    assert open_calls(realtime_server) == calls, "the call was replaced or dropped"
+    frame.get_by_role("button", name="Stop").click()
+    wait_for_no_calls(realtime_server, 15, "the upstream call was not hung up after Stop")

@@ -27,8 +27,9 @@ from voicelab import signaling
 from voicelab.audio import FRAME_MS
 from voicelab.connection import EventTooLarge, RealtimeConnection
 from voicelab.conversation import Transcript, Turn
+from voicelab.live_settings import LiveSettings, LiveStatus
 from voicelab.relay_track import DelayStats, FrameRelayTrack
-from voicelab.session_config import Backend
+from voicelab.session_config import Backend, SessionConfig
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class Snapshot:
     connect_ms: float | None = None
     mic_frames: int = 0
     playback_ms: float = 0.0
+    live: LiveStatus = field(default_factory=LiveStatus)
 
 
 @dataclass
@@ -91,6 +93,7 @@ class Bridge:
         mic_queue_frames: int = 25,
         browser_silence_s: float = 10.0,
         session_created_timeout_s: float = 15.0,
+        settings_debounce_s: float = 0.3,
         signaling_timeout_s: float = signaling.DEFAULT_TIMEOUT_S,
     ) -> None:
         self.playback_frames = max(1, int(playback_buffer_s * 1000 / FRAME_MS))
@@ -98,6 +101,7 @@ class Bridge:
         self.mic_queue_frames = mic_queue_frames
         self.browser_silence_s = browser_silence_s
         self.session_created_timeout_s = session_created_timeout_s
+        self.settings_debounce_s = settings_debounce_s
         self.signaling_timeout_s = signaling_timeout_s
         self._lock = threading.Lock()
         self._call: _Call | None = None
@@ -151,9 +155,11 @@ class Bridge:
 
     # intents (called from the script thread) ---------------------------------------------
 
-    def start(self, target: Target, session: dict[str, Any]) -> None:
-        """Begin a new call (ending any previous one); returns at once."""
-        call = _Call(self, target, session)
+    def start(self, target: Target, config: SessionConfig) -> None:
+        """Begin a new call (ending any previous one); returns at once. Raises
+        ``ConfigError`` for a setting out of range."""
+        config.validate()
+        call = _Call(self, target, config)
         with self._lock:
             previous = self._call
             self._call = call
@@ -186,6 +192,20 @@ class Bridge:
     def playback_queued(self) -> int:
         track = self._output
         return 0 if track is None else track.queued_frames
+
+    def apply_settings(self, config: SessionConfig) -> None:
+        """The sidebar's current settings, on every run: during a call, what changed goes
+        out as one ``session.update`` once the settings have been still for
+        ``settings_debounce_s`` (dragging a slider sends one update, not fifty)."""
+        call = self._call
+        if call is not None and self._status == CONNECTED:
+            call.want_settings(config)
+
+    def acknowledge_refusal(self) -> None:
+        call = self._call
+        if call is not None:
+            with call.lock:
+                call.live.acknowledge_refusal()
 
     def refuse(self, problem: str) -> None:
         """Show why a Start could not begin (no key, a setting out of range)."""
@@ -269,10 +289,12 @@ class Bridge:
 class _Call:
     """One upstream call on its own loop and thread."""
 
-    def __init__(self, bridge: Bridge, target: Target, session: dict[str, Any]) -> None:
+    def __init__(self, bridge: Bridge, target: Target, config: SessionConfig) -> None:
         self.bridge = bridge
         self.target = target
-        self.session = session
+        self.session = config.to_session(target.backend)
+        self.live = LiveSettings(config, target.backend)
+        self._update_timer: asyncio.TimerHandle | None = None
         self.number = next(_numbers)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(
@@ -312,6 +334,37 @@ class _Call:
         if self.relay is not None:
             self.relay.put(frame)
 
+    def want_settings(self, config: SessionConfig) -> None:
+        """From any thread: (re)start the debounce timer for these settings."""
+        with contextlib.suppress(RuntimeError):  # the loop has closed: the call is over
+            self.loop.call_soon_threadsafe(self._debounce, config)
+
+    def _debounce(self, config: SessionConfig) -> None:
+        if self._update_timer is not None:
+            self._update_timer.cancel()
+        self._update_timer = self.loop.call_later(
+            self.bridge.settings_debounce_s, self._send_settings, config
+        )
+
+    def _send_settings(self, config: SessionConfig) -> None:
+        self._update_timer = None
+        if self.conn is None:
+            return
+        with self.lock:
+            event = self.live.want(config)
+        if event is None:
+            return
+        try:
+            self.conn.send(event)
+        except (EventTooLarge, ConnectionError) as exc:
+            # Reported as the server would: an error naming the update.
+            self._on_event(
+                {
+                    "type": "error",
+                    "error": {"message": str(exc), "event_id": event["event_id"]},
+                }
+            )
+
     def send_from_thread(self, events: list[dict[str, Any]], timeout: float = 3.0) -> None:
         async def send() -> None:
             if self.conn is None:
@@ -337,6 +390,7 @@ class _Call:
         with self.lock:
             turns, errors = self.transcript.turns(), self.transcript.errors()
             session = self.effective_session
+            live = self.live.status()
         return Snapshot(
             status=status,
             ice_state=self.ice_state,
@@ -348,6 +402,7 @@ class _Call:
             connect_ms=self.connect_ms,
             mic_frames=mic_frames,
             playback_ms=self.bridge.playback_queued() * FRAME_MS,
+            live=live,
         )
 
     # the call's thread ---------------------------------------------------------------------
@@ -469,6 +524,7 @@ class _Call:
         kind = event["type"]
         with self.lock:
             self.transcript.apply(event)
+            self.live.on_event(event)
             if kind in ("session.created", "session.updated"):
                 self.effective_session = event.get("session")
         if kind == "session.created" and self._created is not None:

@@ -157,3 +157,41 @@ class SessionConfig:
         if self.temperature is not None and accepts(backend, "temperature"):
             session["temperature"] = self.temperature
         return session
+
+
+#: Fields a live ``session.update`` can never change; a new call is needed.
+RECONNECT_FIELDS = frozenset({"model"})
+#: Fields that can change live only until the model has spoken in the call.
+LOCKED_AFTER_AUDIO = frozenset({"voice"})
+
+
+def changed_fields(old: SessionConfig, new: SessionConfig) -> tuple[str, ...]:
+    return tuple(
+        f.name
+        for f in dataclasses.fields(SessionConfig)
+        if getattr(old, f.name) != getattr(new, f.name)
+    )
+
+
+def session_update(old: SessionConfig, new: SessionConfig, backend: Backend) -> dict[str, Any]:
+    """The ``session`` of a ``session.update`` carrying only what changed from ``old`` to
+    ``new`` (empty when nothing did). Turn detection, transcription and noise reduction go
+    as whole objects, as the server replaces them whole; a cleared instruction is sent as
+    ``""``. Fields needing a reconnect are left out: the caller decides what to do."""
+    before, after = old.to_session(backend), new.to_session(backend)
+    update: dict[str, Any] = {}
+    for key in ("instructions", "output_modalities", "max_output_tokens", "temperature"):
+        if key in after and before.get(key) != after[key]:
+            update[key] = after[key]
+    if "instructions" in before and "instructions" not in after:
+        update["instructions"] = ""
+    for side, names in (
+        ("input", ("transcription", "noise_reduction", "turn_detection")),
+        ("output", ("voice", "speed")),
+    ):
+        for name in names:
+            if before["audio"][side][name] != after["audio"][side][name]:
+                update.setdefault("audio", {}).setdefault(side, {})[name] = after["audio"][side][
+                    name
+                ]
+    return {"type": "realtime", **update} if update else {}

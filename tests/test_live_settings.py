@@ -1,0 +1,125 @@
+"""Changing settings during a call: the pure bookkeeping, then the bridge against the real
+local server (the exact update sent, and the behaviour it changes)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.browser_leg import until
+from tests.speech import phrase
+from tests.test_bridge import assistants, call, session, users
+from voicelab.bridge import CONNECTED, Bridge
+from voicelab.live_settings import APPLIED, PENDING, RECONNECT, REFUSED, LiveSettings
+from voicelab.session_config import SessionConfig, session_update
+
+BASE = SessionConfig()
+
+
+def test_an_update_carries_only_what_changed():
+    assert session_update(BASE, BASE.replace(speed=1.2), "local") == {
+        "type": "realtime",
+        "audio": {"output": {"speed": 1.2}},
+    }
+    update = session_update(
+        BASE, BASE.replace(eagerness="high", turn_detection="semantic_vad"), "local"
+    )
+    assert update["audio"]["input"]["turn_detection"] == {
+        "type": "semantic_vad",
+        "eagerness": "high",
+        "create_response": True,
+        "interrupt_response": True,
+    }
+    assert session_update(BASE.replace(instructions="Be brief."), BASE, "local") == {
+        "type": "realtime",
+        "instructions": "",
+    }
+    assert session_update(BASE, BASE.replace(temperature=0.2), "openai") == {}  # never sent
+    assert session_update(BASE, BASE.replace(temperature=0.2), "local") == {
+        "type": "realtime",
+        "temperature": 0.2,
+    }
+
+
+def test_pending_then_applied_then_refused():
+    live = LiveSettings(BASE, "local")
+    first = live.want(BASE.replace(threshold=0.8))
+    assert first["type"] == "session.update" and first["event_id"].startswith("voicelab_")
+    assert first["session"]["audio"]["input"]["turn_detection"]["threshold"] == 0.8
+    assert live.status().fields == {"threshold": PENDING}
+    assert live.want(BASE.replace(threshold=0.8)) is None  # nothing new to send
+    live.on_event({"type": "session.updated", "session": {}})
+    assert live.status().fields == {"threshold": APPLIED}
+    assert live.status().applied.threshold == 0.8
+
+    second = live.want(BASE.replace(threshold=0.8, speed=1.4))
+    live.on_event({"type": "error", "error": {"message": "No.", "code": "nope",
+                   "event_id": second["event_id"]}})  # fmt: skip
+    status = live.status()
+    assert status.fields == {"threshold": APPLIED, "speed": REFUSED}
+    assert status.refusal == "No. (nope)" and status.refused_fields == ("speed",)
+    assert status.applied.speed == 1.0  # the effective value stays
+    # asking again for the refused value sends it again (the base rolled back)
+    assert live.want(BASE.replace(threshold=0.8, speed=1.4)) is not None
+    live.acknowledge_refusal()
+    assert live.status().refused_fields == ()
+    assert live.status().updates_sent == 3
+
+
+def test_model_and_a_heard_voice_need_a_reconnect_and_are_never_sent():
+    live = LiveSettings(BASE, "local")
+    assert live.want(BASE.replace(model="gpt-realtime-mini")) is None
+    assert live.status().fields == {"model": RECONNECT}
+    assert live.want(BASE) is None and live.status().fields == {}  # changed back
+    sent = live.want(BASE.replace(voice="ash"))
+    assert sent["session"] == {"type": "realtime", "audio": {"output": {"voice": "ash"}}}
+    live.on_event({"type": "session.updated"})
+    live.on_event({"type": "output_audio_buffer.started", "response_id": "r"})
+    assert live.want(BASE.replace(voice="coral", speed=1.2))["session"] == {
+        "type": "realtime",
+        "audio": {"output": {"speed": 1.2}},
+    }
+    assert live.status().fields["voice"] == RECONNECT
+
+
+async def test_a_slider_drag_sends_one_update_and_the_threshold_changes_what_is_heard(server):
+    bridge = Bridge(settings_debounce_s=0.3)
+    async with call(server.base_url, bridge, threshold=0.3) as (_, leg):
+        await until(bridge, lambda s: s.status == CONNECTED)
+        quiet = phrase("hello world, what is the weather like today", dbfs=-42.0, tail_s=1.5)
+        leg.speak(quiet)
+        await until(bridge, lambda s: len(users(s)) == 1, timeout=15, what="quiet speech taken")
+        await until(bridge, lambda s: any(t.final for t in assistants(s)), timeout=20)
+        for value in (0.4, 0.5, 0.6, 0.7, 0.8, 0.9):  # a drag: six values in 60 ms
+            bridge.apply_settings(session(threshold=value))
+            await asyncio.sleep(0.01)
+        snap = await until(bridge, lambda s: s.live.fields.get("threshold") == APPLIED)
+        assert snap.live.updates_sent == 1
+        assert snap.session["audio"]["input"]["turn_detection"]["threshold"] == 0.9
+        await asyncio.sleep(2.0)  # let the reply finish
+        leg.speak(quiet)
+        await asyncio.sleep(5.0)
+        assert len(users(bridge.snapshot())) == 1, "0.9 took speech that only 0.3 should"
+        assert bridge.snapshot().status == CONNECTED
+
+
+async def test_a_refused_update_shows_the_servers_reason_and_keeps_the_effective_value(server):
+    bridge = Bridge(settings_debounce_s=0.05)
+    async with call(server.base_url, bridge) as (_, _leg):
+        await until(bridge, lambda s: s.status == CONNECTED)
+        await asyncio.to_thread(bridge.send_text, "hello")
+        await until(bridge, lambda s: any(t.final for t in assistants(s)))
+        # The model has spoken, so the server locks the voice. Simulate the race where the
+        # change leaves before we learned that, so the server is the one to refuse.
+        bridge._call.live.audio_heard = False
+        bridge.apply_settings(session(voice="shimmer"))
+        snap = await until(bridge, lambda s: s.live.fields.get("voice") == REFUSED)
+        assert "cannot_update_voice" in snap.live.refusal
+        assert snap.live.applied.voice == "alloy"
+        assert snap.session["audio"]["output"]["voice"] == "alloy"
+        assert snap.status == CONNECTED and snap.problem is None
+
+
+def test_settings_before_a_call_are_kept_for_the_next_start():
+    bridge = Bridge()
+    bridge.apply_settings(session(speed=1.3))  # no call: nothing sent, nothing raised
+    assert bridge.snapshot().live.fields == {}
