@@ -28,10 +28,14 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 KEY = "browser-test-key-not-a-secret"
 # Through Chrome's audio processing (echo cancellation, noise suppression, AGC) and Opus,
-# PocketSphinx gets "what is the weather like …" mostly right and often misses the rest
-# ("whether", "to do"), so two of the phrase's words count as heard.
+# PocketSphinx gets "what is the weather like …" mostly right and often misses the rest, or
+# hears a word that sounds the same ("whether", "likely", "to do"). Two of the phrase's words,
+# by sound, count as heard.
 WEATHER = "what is the weather like in london today"
-WEATHER_WORDS = {"what", "weather", "like", "london", "today"}
+SOUNDS = {
+    "what": "what", "weather": "weather", "whether": "weather", "like": "like",
+    "likely": "like", "london": "london", "today": "today",
+}  # fmt: skip
 NOISE_DBFS = -50.0
 IFRAME = 'iframe[title="streamlit_webrtc.component.webrtc_streamer"]'
 
@@ -220,7 +224,14 @@ def wait_text(page: Page, selector: str, check, timeout_s: float) -> str:
 
 
 def heard_the_phrase(text: str) -> bool:
-    return len(set(re.findall(r"[a-z]+", text.lower())) & WEATHER_WORDS) >= 2
+    return len({SOUNDS[w] for w in re.findall(r"[a-z]+", text.lower()) if w in SOUNDS}) >= 2
+
+
+def type_message(page: Page, text: str) -> None:
+    box = page.locator("input[aria-label='Type a message into the call']")
+    box.wait_for(state="visible", timeout=60_000)
+    box.fill(text)
+    page.get_by_role("button", name="Send").click()
 
 
 def open_calls(server_url: str) -> list:
@@ -277,10 +288,16 @@ def test_talk_in_the_browser_hear_the_reply_and_hang_up(page: Page, realtime_ser
 
 
 def test_closing_the_tab_hangs_up_the_upstream_call(page: Page, realtime_server: str):
+    before = {c["id"] for c in open_calls(realtime_server)}
     start(page)
-    assert len(open_calls(realtime_server)) == 1
+    ours = {c["id"] for c in open_calls(realtime_server)} - before
+    assert len(ours) == 1
     page.close()  # no Stop: the visitor just leaves
-    took = wait_for_no_calls(realtime_server, 25, "a closed tab left its upstream call open")
+    started = time.monotonic()
+    while ours & {c["id"] for c in open_calls(realtime_server)}:
+        assert time.monotonic() - started < 25, "a closed tab left its upstream call open"
+        time.sleep(0.2)
+    took = time.monotonic() - started
     print(f"\nupstream call hung up {took:.1f} s after the tab closed")
 
 
@@ -306,8 +323,7 @@ def test_a_refused_key_is_one_sentence_and_the_next_start_works(
     wait_text(page, sidebar, lambda t: "Key: from the OPENAI_API_KEY environment" in t, 10)
     frame.get_by_role("button", name="Start").click()
     wait_text(page, MAIN, lambda t: "Connected" in t and "rejected" not in t, 30)
-    page.locator("input[aria-label='Type a message into the call']").fill("tell me about the ocean")
-    page.get_by_role("button", name="Send").click()
+    type_message(page, "tell me about the ocean")
     wait_text(page, ".st-key-panel-you", lambda t: "tell me about the ocean" in t, 20)
     wait_text(page, ".st-key-panel-assistant", lambda t: "ocean" in t.lower(), 20)
     frame.get_by_role("button", name="Stop").click()
@@ -323,8 +339,7 @@ def test_with_no_key_the_app_runs_the_offline_server_itself(offline_app: str, tm
             30,
         )
         frame, _, _ = start(page)
-        page.locator("input[aria-label='Type a message into the call']").fill("hello there")
-        page.get_by_role("button", name="Send").click()
+        type_message(page, "hello there")
         wait_text(page, ".st-key-panel-assistant", lambda t: "hello there" in t.lower(), 20)
         frame.get_by_role("button", name="Stop").click()
         wait_text(page, MAIN, lambda t: "Idle" in t, 15)

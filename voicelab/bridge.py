@@ -217,10 +217,7 @@ class Bridge:
         text = text.strip()
         if not text:
             raise BridgeError("Type a message first.")
-        call = self._call
-        if call is None or self._status != CONNECTED:
-            raise BridgeError("Start the call first; typed messages go into a live call.")
-        call.send_from_thread(
+        self._live_call("typed messages go into a live call").send_from_thread(
             [
                 {
                     "type": "conversation.item.create",
@@ -233,6 +230,40 @@ class Bridge:
                 {"type": "response.create"},
             ]
         )
+
+    def respond_now(self) -> None:
+        """Ask for a response to what is in the conversation now."""
+        self._live_call("there is nothing to respond to yet").send_from_thread(
+            [{"type": "response.create"}]
+        )
+
+    def interrupt(self) -> None:
+        """Stop the model mid-sentence: cancel the response, clear what the server still
+        holds for WebRTC, and drop what the bridge has not yet played."""
+        call = self._live_call("there is nothing to interrupt")
+        events: list[dict[str, Any]] = [{"type": "output_audio_buffer.clear"}]
+        if call.responding:
+            events.insert(0, {"type": "response.cancel"})
+        self.flush_playback()
+        call.send_from_thread(events)
+
+    def talk_start(self) -> None:
+        """Push-to-talk (turn detection off): begin a turn with an empty input buffer."""
+        self._live_call("push-to-talk works in a live call").send_from_thread(
+            [{"type": "input_audio_buffer.clear"}]
+        )
+
+    def talk_send(self) -> None:
+        """Push-to-talk: end the turn (commit what was said) and ask for a response."""
+        self._live_call("push-to-talk works in a live call").send_from_thread(
+            [{"type": "input_audio_buffer.commit"}, {"type": "response.create"}]
+        )
+
+    def _live_call(self, why: str) -> _Call:
+        call = self._call
+        if call is None or self._status != CONNECTED:
+            raise BridgeError(f"Start the call first; {why}.")
+        return call
 
     # reading -------------------------------------------------------------------------------
 
@@ -295,6 +326,7 @@ class _Call:
         self.session = config.to_session(target.backend)
         self.live = LiveSettings(config, target.backend)
         self._update_timer: asyncio.TimerHandle | None = None
+        self.responding = False  # between response.created and response.done
         self.number = next(_numbers)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(
@@ -522,6 +554,10 @@ class _Call:
 
     def _handle_event(self, event: dict[str, Any]) -> None:
         kind = event["type"]
+        if kind == "response.created":
+            self.responding = True
+        elif kind == "response.done":
+            self.responding = False
         with self.lock:
             self.transcript.apply(event)
             self.live.on_event(event)
