@@ -17,6 +17,7 @@ if live.refused_fields and live.applied is not None:
     bridge.acknowledge_refusal()
 
 choice = sidebar.render()
+bridge.half_duplex = choice.half_duplex
 if choice.config is None:
     call.set_request(choice.problem or "Fix the settings first.", None)
 else:

@@ -33,6 +33,7 @@ class Choice:
     backend: BackendName
     config: SessionConfig | None  # None when a setting is out of range
     problem: str | None = None
+    half_duplex: bool = False
 
 
 def _k(name: str) -> str:
@@ -132,6 +133,21 @@ def render() -> Choice:
     )
     noise = sb.selectbox("Noise reduction", NOISE_REDUCTION, key=_k("noise_reduction"))
 
+    sb.subheader("Echo")
+    sb.caption("Headphones are best: on speakers the model can hear, and answer, itself.")
+    sb.toggle(
+        "Echo cancellation",
+        value=True,
+        key="echo_cancellation",
+        help="The browser's own; takes effect at the next Start.",
+    )
+    half_duplex = sb.toggle(
+        "Half-duplex",
+        key="half_duplex",
+        help="Mute the microphone while the model speaks (speakers without echo "
+        "cancellation). You cannot interrupt it by talking then; use Interrupt.",
+    )
+
     try:
         config = SessionConfig(
             model=model,
@@ -152,12 +168,12 @@ def render() -> Choice:
         ).validate()
     except ConfigError as exc:
         sb.error(str(exc))
-        return Choice(backend, None, str(exc))
+        return Choice(backend, None, str(exc), half_duplex)
     sb.caption(
         "During a call, changes apply live; the model, and a voice the model has already "
         "spoken in, take effect at the next Start."
     )
-    return Choice(backend, config)
+    return Choice(backend, config, half_duplex=half_duplex)
 
 
 #: How a setting that the server refused is put back in its control.

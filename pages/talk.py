@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from components import call, panels
+from components import call, panels, turns
 from voicelab.bridge import BridgeError
 
 st.title("Voice Lab")
@@ -11,13 +11,14 @@ st.caption(
 )
 
 bridge = call.bridge()
-call.streamer()
+call.streamer(echo_cancellation=st.session_state.get("echo_cancellation", True))
+turns.controls(bridge, push_to_talk=st.session_state.get("cfg.turn_detection") == "off")
 panels.live(bridge)
 
 with st.form("typed", clear_on_submit=True, border=False):
     typed, send = st.columns([5, 1], vertical_alignment="bottom")
     text = typed.text_input("Type a message into the call", key="typed_text")
-    if send.form_submit_button("Send", use_container_width=True):
+    if send.form_submit_button("Send", width="stretch"):
         try:
             bridge.send_text(text)
         except BridgeError as exc:

@@ -231,7 +231,7 @@ def type_message(page: Page, text: str) -> None:
     box = page.locator("input[aria-label='Type a message into the call']")
     box.wait_for(state="visible", timeout=60_000)
     box.fill(text)
-    page.get_by_role("button", name="Send").click()
+    page.get_by_role("button", name="Send", exact=True).click()
 
 
 def open_calls(server_url: str) -> list:

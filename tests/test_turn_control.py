@@ -69,3 +69,18 @@ def test_turn_control_before_start_is_a_sentence():
     for intent in (bridge.interrupt, bridge.respond_now, bridge.talk_start, bridge.talk_send):
         with pytest.raises(BridgeError, match="Start the call first"):
             intent()
+
+
+async def test_half_duplex_mutes_the_microphone_while_the_model_speaks(server):
+    bridge = Bridge()
+    bridge.half_duplex = True
+    async with call(server.base_url, bridge) as (_, leg):
+        await until(bridge, lambda s: s.status == CONNECTED)
+        await asyncio.to_thread(bridge.send_text, "please tell me a long story about the ocean")
+        output = bridge.output_track()
+        await until(bridge, lambda s: output.forwarded_samples > WEBRTC_RATE // 2)
+        leg.speak(phrase(WEATHER, lead_s=0.1))  # the speakers' echo, or the user: muted
+        snap = await until(bridge, lambda s: any(t.final for t in assistants(s)), timeout=20)
+        assert [t.status for t in assistants(snap)] == ["done"], "the reply was interrupted"
+        assert len(users(snap)) == 1  # only the typed message
+        assert bridge.snapshot().status == CONNECTED

@@ -97,6 +97,9 @@ class Bridge:
         signaling_timeout_s: float = signaling.DEFAULT_TIMEOUT_S,
     ) -> None:
         self.playback_frames = max(1, int(playback_buffer_s * 1000 / FRAME_MS))
+        #: Mute the microphone while the model speaks (for speakers without echo
+        #: cancellation: the model must not hear, and answer, itself). Changeable any time.
+        self.half_duplex = False
         self._output: FrameRelayTrack | None = None
         self.mic_queue_frames = mic_queue_frames
         self.browser_silence_s = browser_silence_s
@@ -118,8 +121,17 @@ class Bridge:
         """The sink callback: hands the frame to the call's thread and returns."""
         self._mic_frames += 1
         call = self._call
-        if call is not None:
-            call.browser_frame(frame)
+        if call is None:
+            return
+        if self.half_duplex and self.model_speaking():
+            call.last_browser_frame = time.monotonic()  # the browser is alive, just muted
+            return
+        call.browser_frame(frame)
+
+    def model_speaking(self, within_s: float = 0.3) -> bool:
+        """Has the model's voice gone to the browser in the last ``within_s``?"""
+        output = self._output
+        return output is not None and time.perf_counter() - output.last_forwarded_at < within_s
 
     def on_browser_ended(self) -> None:
         """The sink's track ended. After a quick Stop/Start the ``on_ended`` of the earlier

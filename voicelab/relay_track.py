@@ -74,6 +74,7 @@ class FrameRelayTrack(MediaStreamTrack):
         self.forwarded_samples = 0
         self.filled = 0  # frames of silence sent because nothing had arrived
         self.cleared_frames = 0
+        self.last_forwarded_at = 0.0  # perf_counter time the last real frame went out
 
     @property
     def queued_frames(self) -> int:
@@ -142,6 +143,7 @@ class FrameRelayTrack(MediaStreamTrack):
             self.delays.add(time.perf_counter() - at)
             self.forwarded += 1
             self.forwarded_samples += frame.samples
+            self.last_forwarded_at = time.perf_counter()
         frame.pts = self._sent
         frame.time_base = _TIME_BASE
         self._sent += frame.samples
