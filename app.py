@@ -6,18 +6,21 @@ shared sidebar; pages hold layout only.
 
 import streamlit as st
 
-from components import backend, call, sidebar
+from components import backend, call, presets, sidebar
 
 st.set_page_config(page_title="Voice Lab", page_icon="🎙️", layout="wide")
 
 bridge = call.bridge()
 live = bridge.snapshot().live
 if live.refused_fields and live.applied is not None:
-    sidebar.revert(live.refused_fields, live.applied)  # the server said no: show what holds
+    presets.put_back(live.refused_fields, live.applied)  # the server said no: show what holds
     bridge.acknowledge_refusal()
+presets.load_link_once()
 
 choice = sidebar.render()
 bridge.half_duplex = choice.half_duplex
+presets.render(choice.config)
+sidebar.code_view(choice)
 if choice.config is None:
     call.set_request(choice.problem or "Fix the settings first.", None)
 else:

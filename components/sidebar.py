@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from components import backend as backends
+from voicelab import code_view as code_view_module
 from voicelab.session_config import (
     EAGERNESS,
     NOISE_REDUCTION,
@@ -36,11 +37,30 @@ class Choice:
     half_duplex: bool = False
 
 
+FORM = "voicelab.form"  # the settings the controls start from
+_VERSION = "voicelab.form_version"
+CHOSEN = "voicelab.chosen"  # the settings of the last run
+
+
+def show(config: SessionConfig) -> None:
+    """Put ``config`` into the controls (a preset, a link, a refused change put back).
+
+    The controls are redrawn under new keys with ``config`` as their values, instead of
+    writing into widget state, which Streamlit's frontend can overwrite on a rerun."""
+    st.session_state[FORM] = config
+    st.session_state[_VERSION] = st.session_state.get(_VERSION, 0) + 1
+
+
 def _k(name: str) -> str:
-    return f"cfg.{name}"
+    return f"cfg.{name}.{st.session_state.get(_VERSION, 0)}"
+
+
+def _index(options: tuple[str, ...] | list[str], value: str) -> int:
+    return list(options).index(value) if value in options else 0
 
 
 def render() -> Choice:
+    form: SessionConfig = st.session_state.get(FORM, DEFAULTS)
     sb = st.sidebar
     sb.header("Session")
     has_key = backends.openai_key().key is not None
@@ -64,74 +84,116 @@ def render() -> Choice:
     else:
         sb.caption("Offline: VAD, recognition and speech run on this server. No key needed.")
 
-    model = sb.selectbox("Model", OPENAI_MODELS, key=_k("model"))
-    voice = sb.selectbox("Voice", VOICES, key=_k("voice"))
+    model = sb.selectbox(
+        "Model", OPENAI_MODELS, index=_index(OPENAI_MODELS, form.model), key=_k("model")
+    )
+    voice = sb.selectbox("Voice", VOICES, index=_index(VOICES, form.voice), key=_k("voice"))
     instructions = sb.text_area(
-        "Instructions", key=_k("instructions"), placeholder="The server's default if empty."
+        "Instructions",
+        value=form.instructions,
+        key=_k("instructions"),
+        placeholder="The server's default if empty.",
     )
 
     sb.subheader("Turn detection")
     turn = sb.radio(
         "Mode",
         list(TURN_LABELS),
+        index=_index(list(TURN_LABELS), form.turn_detection),
         format_func=TURN_LABELS.get,
         key=_k("turn_detection"),
         horizontal=True,
     )
     threshold, padding, silence, idle, eagerness = (
-        DEFAULTS.threshold,
-        DEFAULTS.prefix_padding_ms,
-        DEFAULTS.silence_duration_ms,
-        DEFAULTS.idle_timeout_ms,
-        DEFAULTS.eagerness,
+        form.threshold,
+        form.prefix_padding_ms,
+        form.silence_duration_ms,
+        form.idle_timeout_ms,
+        form.eagerness,
     )
     if turn == "server_vad":
         threshold = sb.slider(
-            "Threshold", 0.0, 1.0, DEFAULTS.threshold, 0.05, key=_k("threshold"),
+            "Threshold", 0.0, 1.0, form.threshold, 0.05, key=_k("threshold"),
             help="Higher needs louder speech to count as speech.",
         )  # fmt: skip
         padding = sb.slider(
-            "Prefix padding (ms)", 0, 1000, DEFAULTS.prefix_padding_ms, 50,
+            "Prefix padding (ms)", 0, 1000, form.prefix_padding_ms, 50,
             key=_k("prefix_padding_ms"),
         )  # fmt: skip
         silence = sb.slider(
-            "Silence duration (ms)", 100, 2000, DEFAULTS.silence_duration_ms, 50,
+            "Silence duration (ms)", 100, 2000, form.silence_duration_ms, 50,
             key=_k("silence_duration_ms"), help="How long a pause ends your turn.",
         )  # fmt: skip
-        idle_on = sb.checkbox("Idle timeout", key="cfg.idle_timeout_on")
-        if idle_on:
-            idle = sb.slider(
-                "Idle timeout (ms)", 5000, 30000, 10000, 1000, key=_k("idle_timeout_ms")
+        idle_on = sb.checkbox(
+            "Idle timeout", value=form.idle_timeout_ms is not None, key=_k("idle_timeout_on")
+        )
+        idle = (
+            sb.slider(
+                "Idle timeout (ms)",
+                5000,
+                30000,
+                form.idle_timeout_ms or 10000,
+                1000,
+                key=_k("idle_timeout_ms"),
             )
+            if idle_on
+            else None
+        )
     elif turn == "semantic_vad":
-        eagerness = sb.select_slider("Eagerness", EAGERNESS, key=_k("eagerness"))
+        eagerness = sb.select_slider(
+            "Eagerness", EAGERNESS, value=form.eagerness, key=_k("eagerness")
+        )
 
     sb.subheader("Voice and output")
-    speed = sb.slider("Speed", 0.25, 1.5, DEFAULTS.speed, 0.05, key=_k("speed"))
-    text_only = sb.toggle("Text replies only", key="cfg.text_only")
-    tokens_on = sb.checkbox("Limit output tokens", key="cfg.max_output_tokens_on")
+    speed = sb.slider("Speed", 0.25, 1.5, form.speed, 0.05, key=_k("speed"))
+    text_only = sb.toggle(
+        "Text replies only", value=form.output_modality == "text", key=_k("text_only")
+    )
+    tokens_on = sb.checkbox(
+        "Limit output tokens",
+        value=form.max_output_tokens is not None,
+        key=_k("max_output_tokens_on"),
+    )
     max_tokens = (
-        sb.number_input("Max output tokens", 1, 4096, 512, key=_k("max_output_tokens"))
+        sb.number_input(
+            "Max output tokens",
+            1,
+            4096,
+            form.max_output_tokens or 512,
+            key=_k("max_output_tokens"),
+        )
         if tokens_on
         else None
     )
     reason = refusal_reason(backend, "temperature")
-    temp_on = sb.checkbox("Set temperature", key="cfg.temperature_on", disabled=reason is not None)
+    temp_on = sb.checkbox(
+        "Set temperature",
+        value=form.temperature is not None,
+        key=_k("temperature_on"),
+        disabled=reason is not None,
+    )
     temperature = sb.slider(
-        "Temperature", 0.0, 2.0, 0.8, 0.05, key=_k("temperature"),
-        disabled=reason is not None or not temp_on,
+        "Temperature", 0.0, 2.0, form.temperature if form.temperature is not None else 0.8,
+        0.05, key=_k("temperature"), disabled=reason is not None or not temp_on,
     )  # fmt: skip
     if reason:
         sb.caption(reason)
 
     sb.subheader("Input")
+    transcriptions = (*TRANSCRIPTION_MODELS, "off")
     transcription = sb.selectbox(
         "Transcription model",
-        (*TRANSCRIPTION_MODELS, "off"),
+        transcriptions,
+        index=_index(transcriptions, form.transcription_model or "off"),
         key=_k("transcription_model"),
         help="Without one, the You panel stays empty.",
     )
-    noise = sb.selectbox("Noise reduction", NOISE_REDUCTION, key=_k("noise_reduction"))
+    noise = sb.selectbox(
+        "Noise reduction",
+        NOISE_REDUCTION,
+        index=_index(NOISE_REDUCTION, form.noise_reduction),
+        key=_k("noise_reduction"),
+    )
 
     sb.subheader("Echo")
     sb.caption("Headphones are best: on speakers the model can hear, and answer, itself.")
@@ -149,7 +211,7 @@ def render() -> Choice:
     )
 
     try:
-        config = SessionConfig(
+        config = form.replace(
             model=model,
             instructions=instructions,
             voice=voice,
@@ -169,6 +231,7 @@ def render() -> Choice:
     except ConfigError as exc:
         sb.error(str(exc))
         return Choice(backend, None, str(exc), half_duplex)
+    st.session_state[CHOSEN] = config
     sb.caption(
         "During a call, changes apply live; the model, and a voice the model has already "
         "spoken in, take effect at the next Start."
@@ -176,20 +239,16 @@ def render() -> Choice:
     return Choice(backend, config, half_duplex=half_duplex)
 
 
-#: How a setting that the server refused is put back in its control.
-_WIDGET_VALUE = {
-    "transcription_model": lambda v: ("cfg.transcription_model", v or "off"),
-    "output_modality": lambda v: ("cfg.text_only", v == "text"),
-    "idle_timeout_ms": lambda v: ("cfg.idle_timeout_on", v is not None),
-    "max_output_tokens": lambda v: ("cfg.max_output_tokens_on", v is not None),
-    "temperature": lambda v: ("cfg.temperature_on", v is not None),
-}
-
-
-def revert(fields: tuple[str, ...], applied: SessionConfig) -> None:
-    """Put refused settings back to the value in force. Must run before the widgets are
-    drawn in this run."""
-    for name in fields:
-        value = getattr(applied, name)
-        key, shown = _WIDGET_VALUE.get(name, lambda v, n=name: (_k(n), v))(value)
-        st.session_state[key] = shown
+def code_view(choice: Choice) -> None:
+    """The session as JSON and as a Python program starting the same call (no key in it)."""
+    if choice.config is None:
+        return
+    session = choice.config.to_session(choice.backend)
+    url = (
+        backends.openai_url()
+        if choice.backend == "openai"
+        else "http://127.0.0.1:8765/v1"  # `voicelab serve-local`
+    )
+    with st.sidebar.expander("View as code"):
+        st.code(code_view_module.session_json(session), language="json")
+        st.code(code_view_module.python_snippet(session, url), language="python")

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
+from components import sidebar
 from voicelab.bridge import Bridge, BridgeError
 
 
@@ -18,7 +19,9 @@ def _button(column, label: str, intent: Callable[[], None], help_text: str) -> N
             st.toast(str(exc))
 
 
-def controls(bridge: Bridge, push_to_talk: bool) -> None:
+def controls(bridge: Bridge) -> None:
+    chosen = st.session_state.get(sidebar.CHOSEN)
+    push_to_talk = chosen is not None and chosen.turn_detection == "off"
     columns = st.columns(4 if push_to_talk else 2)
     _button(columns[0], "Respond now", bridge.respond_now, "Ask the model to answer now.")
     _button(

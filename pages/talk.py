@@ -12,7 +12,7 @@ st.caption(
 
 bridge = call.bridge()
 call.streamer(echo_cancellation=st.session_state.get("echo_cancellation", True))
-turns.controls(bridge, push_to_talk=st.session_state.get("cfg.turn_detection") == "off")
+turns.controls(bridge)
 panels.live(bridge)
 
 with st.form("typed", clear_on_submit=True, border=False):

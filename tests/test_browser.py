@@ -220,7 +220,9 @@ def wait_text(page: Page, selector: str, check, timeout_s: float) -> str:
         if check(text):
             return text
         time.sleep(0.25)
-    raise AssertionError(f"{selector} never matched; last text: {text!r}")
+    raise AssertionError(
+        f"{selector} never matched; last text: {text!r}; page: {page.locator(MAIN).inner_text()[:400]!r}"
+    )
 
 
 def heard_the_phrase(text: str) -> bool:

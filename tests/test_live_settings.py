@@ -87,7 +87,7 @@ async def test_a_slider_drag_sends_one_update_and_the_threshold_changes_what_is_
         await until(bridge, lambda s: s.status == CONNECTED)
         quiet = phrase("hello world, what is the weather like today", dbfs=-42.0, tail_s=1.5)
         leg.speak(quiet)
-        await until(bridge, lambda s: len(users(s)) == 1, timeout=15, what="quiet speech taken")
+        await until(bridge, lambda s: len(users(s)) >= 1, timeout=15, what="quiet speech taken")
         await until(bridge, lambda s: any(t.final for t in assistants(s)), timeout=20)
         for value in (0.4, 0.5, 0.6, 0.7, 0.8, 0.9):  # a drag: six values in 60 ms
             bridge.apply_settings(session(threshold=value))
@@ -95,10 +95,11 @@ async def test_a_slider_drag_sends_one_update_and_the_threshold_changes_what_is_
         snap = await until(bridge, lambda s: s.live.fields.get("threshold") == APPLIED)
         assert snap.live.updates_sent == 1
         assert snap.session["audio"]["input"]["turn_detection"]["threshold"] == 0.9
-        await asyncio.sleep(2.0)  # let the reply finish
+        await asyncio.sleep(3.0)  # let every turn of the first phrase and its reply finish
+        heard = len(users(bridge.snapshot()))
         leg.speak(quiet)
         await asyncio.sleep(5.0)
-        assert len(users(bridge.snapshot())) == 1, "0.9 took speech that only 0.3 should"
+        assert len(users(bridge.snapshot())) == heard, "0.9 took speech that only 0.3 should"
         assert bridge.snapshot().status == CONNECTED
 
 
