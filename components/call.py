@@ -117,3 +117,14 @@ def streamer(echo_cancellation: bool = True) -> Any:
     if not ctx.state.playing and current.active:
         current.stop()  # Stop pressed but the callback missed it (e.g. a rerun race)
     return ctx
+
+
+def reconnect() -> None:
+    """The Reconnect button: a new call with the sidebar's settings, same conversation."""
+    target, config = st.session_state.get(_REQUEST, (None, None))
+    current = bridge()
+    if isinstance(target, Target) and config is not None:
+        carried = current.reconnect(target, config)
+        st.toast(f"Reconnected with the new settings; {carried} turns carried over.")
+    else:
+        current.refuse(target if isinstance(target, str) else "Fix the settings first.")

@@ -8,6 +8,7 @@ import re
 
 import streamlit as st
 
+from components import call
 from voicelab.bridge import CONNECTED, CONNECTING, ERROR, Bridge, Snapshot
 from voicelab.conversation import Turn
 
@@ -70,6 +71,12 @@ def live_settings(snap: Snapshot) -> None:
     st.caption(f"Live settings: {plain(shown)}")
     if live.refusal and "refused" in live.fields.values():
         st.warning(f"The server kept the previous value: {live.refusal}")
+    if "needs reconnect" in live.fields.values():
+        st.button(
+            "Reconnect",
+            on_click=call.reconnect,
+            help="Start a new call with these settings; the conversation is carried over.",
+        )
     if live.refused_fields:
         st.rerun(scope="app")  # puts the refused controls back to the value in force
 

@@ -1,7 +1,8 @@
-"""The sidebar: backend, key, and every session setting. Returns what the user chose; the
-values apply at the next Start.
+"""The sidebar: backend, key, and every session setting. Returns what the user chose; during
+a call the page sends changes live (``Bridge.apply_settings``).
 
-Each widget's key is ``cfg.<SessionConfig field>``, so a setting has one name everywhere.
+Each control's key is ``cfg.<SessionConfig field>.<version>``: one name per setting, and a
+new version whenever ``show`` puts a whole set of values into the controls.
 """
 
 from __future__ import annotations
@@ -234,7 +235,7 @@ def render() -> Choice:
     st.session_state[CHOSEN] = config
     sb.caption(
         "During a call, changes apply live; the model, and a voice the model has already "
-        "spoken in, take effect at the next Start."
+        "spoken in, need Reconnect (under the status)."
     )
     return Choice(backend, config, half_duplex=half_duplex)
 

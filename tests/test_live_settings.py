@@ -7,7 +7,7 @@ import asyncio
 
 from tests.browser_leg import until
 from tests.speech import phrase
-from tests.test_bridge import assistants, call, session, users
+from tests.test_bridge import assistants, call, session, target, users
 from voicelab.bridge import CONNECTED, Bridge
 from voicelab.live_settings import APPLIED, PENDING, RECONNECT, REFUSED, LiveSettings
 from voicelab.session_config import SessionConfig, session_update
@@ -124,3 +124,29 @@ def test_settings_before_a_call_are_kept_for_the_next_start():
     bridge = Bridge()
     bridge.apply_settings(session(speed=1.3))  # no call: nothing sent, nothing raised
     assert bridge.snapshot().live.fields == {}
+
+
+async def test_reconnect_changes_what_no_update_can_and_carries_the_conversation(server):
+    async with call(server.base_url) as (bridge, _leg):
+        first = await until(bridge, lambda s: s.status == CONNECTED)
+        await asyncio.to_thread(bridge.send_text, "tell me about the weather")
+        before = await until(bridge, lambda s: any(t.final for t in assistants(s)))
+        bridge.apply_settings(session(voice="shimmer"))  # the model has spoken: locked
+        await until(bridge, lambda s: s.live.fields.get("voice") == RECONNECT)
+
+        carried = bridge.reconnect(target(server.base_url), session(voice="shimmer"))
+        assert carried == 2
+        after = await until(
+            bridge,
+            lambda s: s.status == CONNECTED and s.call_id != first.call_id and len(s.turns) >= 2,
+        )
+        assert after.session["audio"]["output"]["voice"] == "shimmer"
+        assert [(t.role, t.text) for t in after.turns[:2]] == [
+            (t.role, t.text) for t in before.turns[:2]
+        ]
+        await asyncio.sleep(0.3)
+        assert list(server.calls) == [after.call_id], "the old call was not hung up"
+        # the model sees the earlier turns: the local responder's reply is seeded by them
+        await asyncio.to_thread(bridge.send_text, "and tomorrow")
+        snap = await until(bridge, lambda s: len(assistants(s)) == 2 and s.turns[-1].final)
+        assert [t.role for t in snap.turns] == ["user", "assistant", "user", "assistant"]

@@ -34,6 +34,8 @@ from voicelab.session_config import Backend, SessionConfig
 log = logging.getLogger(__name__)
 
 IDLE, CONNECTING, CONNECTED, ERROR = "idle", "connecting", "connected", "error"
+#: Turns a reconnect carries into the new call (bounded, like everything else).
+MAX_CARRIED_TURNS = 100
 _numbers = itertools.count(1)
 
 
@@ -167,11 +169,12 @@ class Bridge:
 
     # intents (called from the script thread) ---------------------------------------------
 
-    def start(self, target: Target, config: SessionConfig) -> None:
+    def start(self, target: Target, config: SessionConfig, history: tuple[Turn, ...] = ()) -> None:
         """Begin a new call (ending any previous one); returns at once. Raises
-        ``ConfigError`` for a setting out of range."""
+        ``ConfigError`` for a setting out of range. ``history`` is sent into the new call
+        as conversation items as soon as it is up."""
         config.validate()
-        call = _Call(self, target, config)
+        call = _Call(self, target, config, history[-MAX_CARRIED_TURNS:])
         with self._lock:
             previous = self._call
             self._call = call
@@ -182,6 +185,16 @@ class Bridge:
             previous.request_stop()
         self.flush_playback()
         call.start()
+
+    def reconnect(self, target: Target, config: SessionConfig) -> int:
+        """A new call for settings no update can change (the model, a voice already heard),
+        carrying the conversation over so context and transcript survive. Returns the
+        number of turns carried."""
+        history = tuple(
+            t for t in self.snapshot().turns if t.text and t.status != "failed" and t.final
+        )
+        self.start(target, config, history)
+        return len(history[-MAX_CARRIED_TURNS:])
 
     def stop(self, wait_s: float | None = None) -> None:
         """Hang up; with ``wait_s``, block until the call's thread has gone."""
@@ -332,7 +345,14 @@ class Bridge:
 class _Call:
     """One upstream call on its own loop and thread."""
 
-    def __init__(self, bridge: Bridge, target: Target, config: SessionConfig) -> None:
+    def __init__(
+        self,
+        bridge: Bridge,
+        target: Target,
+        config: SessionConfig,
+        history: tuple[Turn, ...] = (),
+    ) -> None:
+        self.history = history
         self.bridge = bridge
         self.target = target
         self.session = config.to_session(target.backend)
@@ -582,10 +602,27 @@ class _Call:
             # The silent-browser watchdog starts now, even if no frame ever arrives (a
             # browser leg that connected but delivers nothing must not keep a call open).
             self.watch_since = time.monotonic()
+            self._carry_over()
             self._created.set()
             self.bridge._report(self, CONNECTED)
         elif kind in ("input_audio_buffer.speech_started", "output_audio_buffer.cleared"):
             self.bridge.flush_playback()  # barge-in: stop talking over the user now
+
+    def _carry_over(self) -> None:
+        """Re-send the earlier conversation as items, oldest first."""
+        if self.conn is None:
+            return
+        for turn in self.history:
+            kind = "input_text" if turn.role == "user" else "output_text"
+            item = {
+                "type": "message",
+                "role": turn.role,
+                "content": [{"type": kind, "text": turn.text}],
+            }
+            try:
+                self.conn.send({"type": "conversation.item.create", "item": item})
+            except (EventTooLarge, ConnectionError) as exc:
+                log.warning("a turn was not carried over: %s", exc)
 
     def _on_audio(self, frame: av.AudioFrame) -> None:
         output = self.bridge._output
