@@ -92,14 +92,14 @@ def test_a_bad_link_is_one_sentence_and_the_defaults_stay(no_key):
 def test_temperature_is_shown_but_disabled_for_openai_with_the_reason(no_key, monkeypatch):
     at = run()
     assert not by_label(at.sidebar.checkbox, "Set temperature").disabled  # local takes it
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key-0000000000")
+    monkeypatch.setenv("OPENAI_API_KEY", "sidebar-test-key-not-a-secret")
     at = run()
     assert chosen(at)["backend"] == "openai"
     assert by_label(at.sidebar.checkbox, "Set temperature").disabled
     assert by_label(at.sidebar.slider, "Temperature").disabled
     captions = " ".join(c.value for c in at.sidebar.caption)
     assert "OpenAI's GA Realtime models have no temperature setting" in captions
-    assert "sk-test-not-a-real-key" not in captions
+    assert "sidebar-test-key" not in captions
     assert "Key: from the OPENAI_API_KEY environment variable" in captions
 
 
