@@ -6,7 +6,7 @@ shared sidebar; pages hold layout only.
 
 import streamlit as st
 
-from components import backend, call, presets, sidebar
+from components import backend, call, live_status, presets, sidebar
 
 st.set_page_config(page_title="Voice Lab", page_icon="🎙️", layout="wide")
 
@@ -18,6 +18,8 @@ if live.refused_fields and live.applied is not None:
 presets.load_link_once()
 
 choice = sidebar.render()
+with st.sidebar:  # under the controls it reports on
+    live_status.render(bridge.snapshot, polling=bridge.active)
 bridge.half_duplex = choice.half_duplex
 presets.render(choice.config)
 sidebar.code_view(choice)

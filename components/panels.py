@@ -1,5 +1,6 @@
 """The live part of the page: status badge, the two transcript panels and the call's
-problems, redrawn by a fragment from the bridge's snapshot (never from protocol state)."""
+problems, redrawn by a fragment from the bridge's snapshot (never from protocol state).
+The live settings' state is in the sidebar (``components.live_status``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import re
 
 import streamlit as st
 
-from components import call
 from voicelab.bridge import CONNECTED, CONNECTING, ERROR, Bridge, Snapshot
 from voicelab.conversation import Turn
 
@@ -58,29 +58,6 @@ def transcripts(snap: Snapshot) -> None:
         _panel("Assistant", [t for t in snap.turns if t.role == "assistant"], "panel-assistant")
 
 
-def live_settings(snap: Snapshot) -> None:
-    """Each setting changed during the call, and whether the server has taken it."""
-    live = snap.live
-    if snap.status != CONNECTED or not live.fields:
-        return
-    marks = {"pending": "…", "applied": "✓", "refused": "✗", "needs reconnect": "↻"}
-    shown = " · ".join(
-        f"{name.replace('_', ' ')} {marks.get(state, '')} {state}"
-        for name, state in live.fields.items()
-    )
-    st.caption(f"Live settings: {plain(shown)}")
-    if live.refusal and "refused" in live.fields.values():
-        st.warning(f"The server kept the previous value: {live.refusal}")
-    if "needs reconnect" in live.fields.values():
-        st.button(
-            "Reconnect",
-            on_click=call.reconnect,
-            help="Start a new call with these settings; the conversation is carried over.",
-        )
-    if live.refused_fields:
-        st.rerun(scope="app")  # puts the refused controls back to the value in force
-
-
 def problems(snap: Snapshot) -> None:
     if snap.problem:
         st.error(snap.problem)
@@ -95,7 +72,6 @@ def live(bridge: Bridge, every_s: float = 0.4) -> None:
     def render() -> None:
         snap = bridge.snapshot()
         status_badge(snap)
-        live_settings(snap)
         problems(snap)
         transcripts(snap)
 

@@ -235,7 +235,7 @@ def render() -> Choice:
     st.session_state[CHOSEN] = config
     sb.caption(
         "During a call, changes apply live; the model, and a voice the model has already "
-        "spoken in, need Reconnect (under the status)."
+        "spoken in, need Reconnect (just below)."
     )
     return Choice(backend, config, half_duplex=half_duplex)
 

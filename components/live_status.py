@@ -1,0 +1,79 @@
+"""The live-settings block, in the sidebar under the controls it reports on: each setting
+changed during the call and whether the server has taken it, the server's reason when it
+refused one, and one Reconnect for the settings no update can change.
+
+``lines`` decides what to show and is pure, so it is tested without Streamlit; ``render``
+only draws it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import streamlit as st
+
+from components import call
+from components.panels import plain
+from voicelab.bridge import CONNECTED, Snapshot
+from voicelab.live_settings import APPLIED, PENDING, RECONNECT, REFUSED
+
+MARKS = {PENDING: "…", APPLIED: "✓", REFUSED: "✗", RECONNECT: "↻"}
+RECONNECT_HELP = "Start a new call with these settings; the conversation is carried over."
+
+
+@dataclass(frozen=True)
+class Lines:
+    """What the block shows; an empty ``Lines`` shows nothing."""
+
+    caption: str | None = None  # "Live settings: threshold ✓ applied · voice ↻ needs reconnect"
+    warning: str | None = None  # the server's reason for the last refusal
+    reconnect: bool = False  # a setting changed that only a new call can take
+    put_back: bool = False  # a refusal not yet reflected in the sidebar's controls
+
+
+def lines(snap: Snapshot) -> Lines:
+    """Nothing outside a call, or before a setting has changed in it."""
+    live = snap.live
+    if snap.status != CONNECTED or not live.fields:
+        return Lines()
+    states = live.fields.values()
+    shown = " · ".join(
+        f"{name.replace('_', ' ')} {MARKS.get(state, '')} {state}"
+        for name, state in live.fields.items()
+    )
+    return Lines(
+        caption=f"Live settings: {shown}",
+        warning=(
+            f"The server kept the previous value: {live.refusal}"
+            if live.refusal and REFUSED in states
+            else None
+        ),
+        reconnect=RECONNECT in states,
+        put_back=bool(live.refused_fields),
+    )
+
+
+def show(snap: Snapshot) -> None:
+    """Draws ``lines(snap)`` where the caller is (the sidebar)."""
+    shown = lines(snap)
+    if shown.caption:
+        st.caption(shown.caption)  # setting names and states only: nothing to escape
+    if shown.warning:
+        st.warning(plain(shown.warning))  # holds the server's text: shown as written
+    if shown.reconnect:
+        st.button("Reconnect", on_click=call.reconnect, help=RECONNECT_HELP)
+    if shown.put_back:
+        st.rerun(scope="app")  # app.py puts the refused controls back to the value in force
+
+
+def render(snapshot: Callable[[], Snapshot], polling: bool, every_s: float = 0.4) -> None:
+    """Call inside ``with st.sidebar:`` (a fragment may not write to ``st.sidebar`` itself,
+    but one started there draws in it). Polls only while ``polling`` (a call is up):
+    Start, Stop and every settings change rerun the page anyway."""
+
+    @st.fragment(run_every=every_s if polling else None)
+    def block() -> None:
+        show(snapshot())
+
+    block()
