@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Callable
 
 import numpy as np
@@ -30,6 +31,8 @@ class BrowserLeg:
         self.page = RTCPeerConnection()
         self.server = RTCPeerConnection()
         self.heard: list[Received] = []
+        #: The last minute of what the page received, as (arrival, mono samples) per frame.
+        self.audio: deque[tuple[float, np.ndarray]] = deque(maxlen=3000)
         self._reader: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
@@ -54,7 +57,9 @@ class BrowserLeg:
                     frame = await track.recv()
                 except MediaStreamError:
                     return
-                self.heard.append(Received(time.monotonic(), rms_dbfs(frame_to_mono(frame))))
+                at, mono = time.monotonic(), frame_to_mono(frame)
+                self.heard.append(Received(at, rms_dbfs(mono)))
+                self.audio.append((at, mono))
 
         self._reader = asyncio.ensure_future(read())
 

@@ -27,7 +27,9 @@ from voicelab import signaling
 from voicelab.audio import FRAME_MS
 from voicelab.connection import EventTooLarge, RealtimeConnection
 from voicelab.conversation import Transcript, Turn
+from voicelab.event_log import EventLog, Logged
 from voicelab.live_settings import LiveSettings, LiveStatus
+from voicelab.playback import CUT_EVENT_PREFIX, PlaybackTracker
 from voicelab.relay_track import DelayStats, FrameRelayTrack
 from voicelab.session_config import Backend, SessionConfig
 
@@ -114,6 +116,7 @@ class Bridge:
         self._problem: str | None = None
         self._mic_frames = 0
         self._last_turns: tuple[Turn, ...] = ()  # the transcript of the call that ended
+        self._last_log: EventLog | None = None
         self._last_errors: tuple[str, ...] = ()
         _bridges.add(self)
 
@@ -266,11 +269,11 @@ class Bridge:
         """Stop the model mid-sentence: cancel the response, clear what the server still
         holds for WebRTC, and drop what the bridge has not yet played."""
         call = self._live_call("there is nothing to interrupt")
+        self.flush_playback()  # silence at once; the call's thread then tells the server
         events: list[dict[str, Any]] = [{"type": "output_audio_buffer.clear"}]
         if call.responding:
             events.insert(0, {"type": "response.cancel"})
-        self.flush_playback()
-        call.send_from_thread(events)
+        call.send_from_thread(events, then_cut=True)
 
     def talk_start(self) -> None:
         """Push-to-talk (turn detection off): begin a turn with an empty input buffer."""
@@ -317,6 +320,12 @@ class Bridge:
         output = self._output
         return DelayFigures(call.relay.delays, output.delays if output else None)
 
+    def events(self, kind: str | None = None) -> tuple[Logged, ...]:
+        """The protocol events of the current call (or of the one that just ended)."""
+        call = self._call
+        log_ = call.log if call is not None else self._last_log
+        return log_.entries(kind) if log_ is not None else ()
+
     def threads(self) -> list[threading.Thread]:
         """Threads this bridge has running (tests check none outlive a call)."""
         return [t for t in threading.enumerate() if t.name.startswith("voicelab-call-")]
@@ -340,6 +349,12 @@ class Bridge:
         with call.lock:
             self._last_turns = call.transcript.turns()
             self._last_errors = call.transcript.errors()
+        self._last_log = call.log
+
+
+def _answers_a_cut(event: dict[str, Any]) -> bool:
+    error = event.get("error")
+    return isinstance(error, dict) and str(error.get("event_id")).startswith(CUT_EVENT_PREFIX)
 
 
 class _Call:
@@ -366,6 +381,8 @@ class _Call:
         )
         self.lock = threading.Lock()
         self.transcript = Transcript()
+        self.log = EventLog()
+        self.playback = PlaybackTracker()
         self.relay: FrameRelayTrack | None = None
         self.conn: RealtimeConnection | None = None
         self.call_id: str | None = None
@@ -419,7 +436,7 @@ class _Call:
         if event is None:
             return
         try:
-            self.conn.send(event)
+            self._send(event)
         except (EventTooLarge, ConnectionError) as exc:
             # Reported as the server would: an error naming the update.
             self._on_event(
@@ -429,12 +446,25 @@ class _Call:
                 }
             )
 
-    def send_from_thread(self, events: list[dict[str, Any]], timeout: float = 3.0) -> None:
+    def _send(self, event: dict[str, Any]) -> None:
+        """Every client event goes out here, so the log has all of them."""
+        assert self.conn is not None
+        self.conn.send(event)
+        self.log.add("sent", event)
+
+    def send_from_thread(
+        self, events: list[dict[str, Any]], timeout: float = 3.0, then_cut: bool = False
+    ) -> None:
+        """Send ``events`` on the call's loop; ``then_cut`` follows them with a truncate to
+        what the user heard of an answer still playing (Interrupt)."""
+
         async def send() -> None:
             if self.conn is None:
                 raise BridgeError("The call is not connected yet.")
             for event in events:
-                self.conn.send(event)
+                self._send(event)
+            if then_cut:
+                self._cut_playback()
 
         try:
             future = asyncio.run_coroutine_threadsafe(send(), self.loop)
@@ -575,6 +605,7 @@ class _Call:
 
     def _on_event(self, event: dict[str, Any]) -> None:
         """A handler error must never reach aiortc (it would close the transport)."""
+        self.log.add("received", event)
         try:
             self._handle_event(event)
         except Exception:
@@ -590,6 +621,12 @@ class _Call:
             self.responding = True
         elif kind == "response.done":
             self.responding = False
+        elif kind == "error" and _answers_a_cut(event):
+            # The server had already cut the answer at or before that point (it counts what
+            # it sent): its memory is no longer than what was heard, which is all we asked.
+            log.info("truncate not taken: %s", event["error"].get("message"))
+            return
+        self.playback.on_event(event, self.bridge._output)
         with self.lock:
             self.transcript.apply(event)
             self.live.on_event(event)
@@ -605,8 +642,28 @@ class _Call:
             self._carry_over()
             self._created.set()
             self.bridge._report(self, CONNECTED)
-        elif kind in ("input_audio_buffer.speech_started", "output_audio_buffer.cleared"):
-            self.bridge.flush_playback()  # barge-in: stop talking over the user now
+        elif kind == "input_audio_buffer.speech_started" and self._interrupts():
+            self._cut_playback()  # barge-in: stop talking over the user now
+        elif kind == "output_audio_buffer.cleared":
+            self._cut_playback()
+
+    def _interrupts(self) -> bool:
+        """Does the user's speech cut the model off in the session in force?"""
+        try:
+            turn = self.effective_session["audio"]["input"]["turn_detection"]  # type: ignore[index]
+            return bool(turn.get("interrupt_response", True))
+        except (TypeError, KeyError, AttributeError):
+            return True  # unknown: stopping the model is the safe side
+
+    def _cut_playback(self) -> None:
+        """Drop what the browser has not been sent, and tell the server where the user
+        stopped hearing, so the model remembers saying only that."""
+        truncate = self.playback.cut(self.bridge._output)
+        if truncate is not None and self.conn is not None:
+            try:
+                self._send(truncate)
+            except (EventTooLarge, ConnectionError) as exc:
+                log.warning("could not send the truncate: %s", exc)
 
     def _carry_over(self) -> None:
         """Re-send the earlier conversation as items, oldest first."""
@@ -620,11 +677,11 @@ class _Call:
                 "content": [{"type": kind, "text": turn.text}],
             }
             try:
-                self.conn.send({"type": "conversation.item.create", "item": item})
+                self._send({"type": "conversation.item.create", "item": item})
             except (EventTooLarge, ConnectionError) as exc:
                 log.warning("a turn was not carried over: %s", exc)
 
     def _on_audio(self, frame: av.AudioFrame) -> None:
         output = self.bridge._output
-        if output is not None:
+        if output is not None and not self.playback.discarding:
             output.put(frame)  # as decoded: packed s16 stereo 48 kHz, no conversion

@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fractions
+import sys
+import threading
 import time
 from collections import deque
 
@@ -28,6 +30,8 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from voicelab.audio import WEBRTC_FRAME_SAMPLES, WEBRTC_RATE
 
 _TIME_BASE = fractions.Fraction(1, WEBRTC_RATE)
+#: A frame whose peak is at most this (-60 dBFS) has no sound in it.
+SILENT_PEAK = 32
 
 
 class DelayStats:
@@ -63,7 +67,16 @@ class FrameRelayTrack(MediaStreamTrack):
         super().__init__()
         self._loop = loop
         # deque append/popleft/clear are atomic in CPython: safe across threads.
-        self._frames: deque[tuple[av.AudioFrame, float]] = deque(maxlen=max_frames)
+        # Each frame with when it arrived and where it starts in the stream of frames put.
+        self._frames: deque[tuple[av.AudioFrame, float, int]] = deque(maxlen=max_frames)
+        self._put_samples = 0  # the stream position after the last frame put
+        self._mark = 0  # frames from this stream position on count as heard
+        self.heard_samples = 0  # samples at or after the mark that went out
+        # Taking a frame and counting it happen under this lock, so a cut made on another
+        # thread never sees a frame gone out but not yet counted.
+        self._taking = threading.Lock()
+        self._armed: tuple[int, int] | None = None  # (position, limit): looking for a sound
+        self._since_armed = 0  # samples sent from the armed position on
         self._arrived: asyncio.Event | None = None
         self.gap_s = gap_s
         self._sent = 0  # samples sent, which is also the next frame's pts
@@ -82,7 +95,11 @@ class FrameRelayTrack(MediaStreamTrack):
 
     def put(self, frame: av.AudioFrame) -> None:
         """From any thread: queue a frame for sending."""
-        self._frames.append((frame, time.perf_counter()))
+        position = self._put_samples
+        if self._armed is not None:
+            self._place_mark(frame, position)
+        self._frames.append((frame, time.perf_counter(), position))
+        self._put_samples += frame.samples
         if self._loop is not None:
             # A closed loop means the consumer is gone and the frame has nowhere to go.
             with contextlib.suppress(RuntimeError):
@@ -94,10 +111,39 @@ class FrameRelayTrack(MediaStreamTrack):
 
     def clear(self) -> int:
         """From any thread: drop everything not yet sent; returns the frames dropped."""
-        dropped = len(self._frames)
-        self._frames.clear()
-        self.cleared_frames += dropped
-        return dropped
+        return self.cut()[0]
+
+    def cut(self) -> tuple[int, int]:
+        """From any thread: drop everything not yet sent; returns the frames dropped and
+        ``heard_samples`` as of that moment."""
+        with self._taking:
+            dropped = len(self._frames)
+            self._frames.clear()
+            self.cleared_frames += dropped
+            return dropped, self.heard_samples
+
+    def mark(self, within_s: float = 0.3) -> None:
+        """Count in ``heard_samples`` what goes out from the next sound put (the start of a
+        new piece of model audio). Frames dropped by ``clear`` or by the bound never count,
+        so the count is what the far side was actually sent.
+
+        The server says an answer's audio has started before that audio reaches us: the
+        receiving jitter buffer holds four packets first (80 ms in aiortc), during which
+        the idle stream's silence keeps arriving. So the count starts at the first frame
+        with sound in it, or, if none comes within ``within_s``, where it was asked."""
+        self._armed = (self._put_samples, int(within_s * WEBRTC_RATE))
+        self._mark = sys.maxsize  # nothing counts until the start is found
+        self.heard_samples = 0
+        self._since_armed = 0
+
+    def _place_mark(self, frame: av.AudioFrame, position: int) -> None:
+        assert self._armed is not None
+        start, limit = self._armed
+        if int(np.abs(frame.to_ndarray()).max()) > SILENT_PEAK:
+            self._mark, self._armed = position, None
+        elif position + frame.samples - start >= limit:
+            self._mark, self._armed = start, None
+            self.heard_samples = self._since_armed
 
     def drop_queued(self) -> None:
         """Forget queued frames and their delay figures (audio from before the call)."""
@@ -134,16 +180,21 @@ class FrameRelayTrack(MediaStreamTrack):
                 await asyncio.wait_for(self._arrived.wait(), max(0.0, due + self.gap_s - now))
         if self.readyState != "live":
             raise MediaStreamError
-        try:
-            frame, at = self._frames.popleft()
-        except IndexError:
-            frame = self._silence()
-            self.filled += 1
-        else:
-            self.delays.add(time.perf_counter() - at)
-            self.forwarded += 1
-            self.forwarded_samples += frame.samples
-            self.last_forwarded_at = time.perf_counter()
+        with self._taking:
+            try:
+                frame, at, position = self._frames.popleft()
+            except IndexError:
+                frame = self._silence()
+                self.filled += 1
+            else:
+                self.delays.add(time.perf_counter() - at)
+                self.forwarded += 1
+                self.forwarded_samples += frame.samples
+                if position >= self._mark:
+                    self.heard_samples += frame.samples
+                if self._armed is not None and position >= self._armed[0]:
+                    self._since_armed += frame.samples
+                self.last_forwarded_at = time.perf_counter()
         frame.pts = self._sent
         frame.time_base = _TIME_BASE
         self._sent += frame.samples

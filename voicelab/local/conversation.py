@@ -91,6 +91,16 @@ class Conversation:
         if speech is not None:
             entry.speech = speech
 
+    def speech(self, item_id: str) -> Speech | None:
+        """The synthesized audio of an assistant item (tests compare it with what played)."""
+        entry = self._entries.get(item_id)
+        return None if entry is None else entry.speech
+
+    def audio_ms(self, item_id: str | None, default: int) -> int:
+        """The audio an item holds now (``default`` for an item deleted meanwhile)."""
+        entry = self._entries.get(item_id) if item_id is not None else None
+        return default if entry is None else entry.audio_ms
+
     def delete(self, item_id: str) -> None:
         self.get(item_id)
         del self._entries[item_id]

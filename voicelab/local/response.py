@@ -295,6 +295,9 @@ class ResponseRun:
         else:
             finished = False
         played_ms = self.played_ms() if not finished else speech.duration_ms
+        # A client truncate that came in while this run wound down may have cut the item
+        # shorter than what was sent: the shorter cut (what the user heard) stands.
+        played_ms = min(played_ms, self.call.conversation.audio_ms(self.item_id, played_ms))
         if finished:
             heard = speech.text
         else:

@@ -1,0 +1,50 @@
+"""The protocol events of one call, both ways, as they happened: what a user tuning a session
+(and a test) reads to see exactly which ``session.update`` went out and what came back.
+
+Bounded, oldest dropped. Events never hold the API key (it travels only in the HTTP header of
+the call setup), so the log is safe to show or export.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Direction = Literal["sent", "received"]
+
+
+@dataclass(frozen=True)
+class Logged:
+    at: float  # time.monotonic()
+    direction: Direction
+    event: dict[str, Any]
+
+    @property
+    def type(self) -> str:
+        return str(self.event.get("type", ""))
+
+
+class EventLog:
+    """Written on the call's thread, read from any."""
+
+    def __init__(self, size: int = 1000) -> None:
+        self._entries: deque[Logged] = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def add(self, direction: Direction, event: dict[str, Any]) -> None:
+        with self._lock:
+            self._entries.append(Logged(time.monotonic(), direction, event))
+
+    def entries(
+        self, kind: str | None = None, direction: Direction | None = None
+    ) -> tuple[Logged, ...]:
+        with self._lock:
+            found = tuple(self._entries)
+        return tuple(
+            e
+            for e in found
+            if (kind is None or e.type == kind) and (direction is None or e.direction == direction)
+        )

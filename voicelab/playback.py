@@ -1,0 +1,97 @@
+"""How much of the model's current answer the user has actually heard, for barge-in.
+
+The server counts what it sent to the bridge, but the user heard only what the bridge passed
+on to the browser: whatever was still queued when the user started talking is dropped, not
+played. So on barge-in the bridge tells the server where the user stopped hearing, with
+``conversation.item.truncate``, and the model's memory of its own answer ends where the
+user's did. (OpenAI's WebRTC servers cut the item at what they sent; a truncate to an
+earlier point narrows that down to what was heard.)
+
+The count comes from the playback track itself: ``output_audio_buffer.started`` marks the
+start of an answer in the stream of frames queued for the browser, and the track counts the
+frames from that mark that actually went out (``FrameRelayTrack.heard_samples``). A frame
+dropped by a flush or by the bound never counts.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from voicelab.audio import WEBRTC_RATE
+from voicelab.relay_track import FrameRelayTrack
+
+#: Our truncate events carry ids with this prefix, so the bridge knows a reply to one.
+CUT_EVENT_PREFIX = "voicelab_cut_"
+_AUDIO_PARTS = ("audio", "output_audio")
+_cut_numbers = itertools.count(1)
+
+
+@dataclass
+class _Answer:
+    response_id: str
+    item_id: str
+    content_index: int
+
+
+class PlaybackTracker:
+    """Follows the server's events for one call; ``cut`` is called at barge-in or Interrupt.
+    Runs on the call's thread only."""
+
+    def __init__(self, remembered: int = 8) -> None:
+        # response id -> its audio part; a few, since only the latest can be playing
+        self._parts: OrderedDict[str, _Answer] = OrderedDict()
+        self._remembered = remembered
+        self._playing: _Answer | None = None
+        self._sending = False  # the server is still sending the answer's audio
+        #: After a cut, the model audio still on its way (the receiving jitter buffer alone
+        #: holds 80 ms) belongs to the answer the user talked over: it is dropped, not
+        #: played, until the next response begins.
+        self.discarding = False
+
+    def on_event(self, event: dict[str, Any], output: FrameRelayTrack | None) -> None:
+        kind = event.get("type")
+        if kind in ("response.created", "output_audio_buffer.started"):
+            self.discarding = False
+        if kind in ("response.content_part.added", "response.output_audio_transcript.delta"):
+            part = event.get("part")
+            is_audio = kind.endswith(".delta") or (
+                isinstance(part, dict) and part.get("type") in _AUDIO_PARTS
+            )
+            response_id, item_id = event.get("response_id"), event.get("item_id")
+            index = event.get("content_index", 0)
+            if (
+                is_audio
+                and isinstance(response_id, str)
+                and isinstance(item_id, str)
+                and isinstance(index, int)
+                and response_id not in self._parts
+            ):
+                self._parts[response_id] = _Answer(response_id, item_id, index)
+                while len(self._parts) > self._remembered:
+                    self._parts.popitem(last=False)
+        elif kind == "output_audio_buffer.started":
+            answer = self._parts.get(event.get("response_id"))  # type: ignore[arg-type]
+            if answer is not None and output is not None:
+                output.mark()
+                self._playing, self._sending = answer, True
+        elif kind in ("output_audio_buffer.stopped", "output_audio_buffer.cleared"):
+            self._sending = False
+
+    def cut(self, output: FrameRelayTrack | None) -> dict[str, Any] | None:
+        """Drop what the browser has not yet been sent; return the truncate event for the
+        answer being heard, or None when no answer was still playing."""
+        queued, heard = output.cut() if output is not None else (0, 0)
+        answer, self._playing = self._playing, None
+        self.discarding = True
+        if answer is None or (not self._sending and queued == 0):
+            return None  # nothing playing, or it had all been heard already
+        return {
+            "type": "conversation.item.truncate",
+            "event_id": f"{CUT_EVENT_PREFIX}{next(_cut_numbers)}",
+            "item_id": answer.item_id,
+            "content_index": answer.content_index,
+            "audio_end_ms": heard * 1000 // WEBRTC_RATE,
+        }
