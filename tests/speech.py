@@ -20,3 +20,17 @@ def phrase(text: str, dbfs: float = -24.0, lead_s: float = 0.3, tail_s: float = 
     """48 kHz mono s16 speech at a chosen RMS level, with silence around it."""
     speech = synthesizer().synthesize(text, MIC_VOICE, MIC_SPEED).samples
     return np.concatenate([silence(lead_s), scale_to_dbfs(speech, dbfs), silence(tail_s)])
+
+
+def pitch_hz(samples: np.ndarray) -> float:
+    """Median autocorrelation pitch over voiced 40 ms frames of 48 kHz speech."""
+    x = samples.astype(np.float32) / 32768
+    size, pitches = 1920, []
+    for start in range(0, len(x) - size, size):
+        frame = x[start : start + size]
+        if np.sqrt(np.mean(frame**2)) < 0.02:
+            continue
+        ac = np.correlate(frame, frame, "full")[size - 1 :]
+        lo, hi = WEBRTC_RATE // 400, WEBRTC_RATE // 70
+        pitches.append(WEBRTC_RATE / (lo + int(np.argmax(ac[lo:hi]))))
+    return float(np.median(pitches))

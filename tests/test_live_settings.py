@@ -8,6 +8,7 @@ import asyncio
 from tests.browser_leg import until
 from tests.speech import phrase
 from tests.test_bridge import assistants, call, session, target, users
+from tests.test_controls import vad
 from voicelab.bridge import CONNECTED, Bridge
 from voicelab.live_settings import APPLIED, PENDING, RECONNECT, REFUSED, LiveSettings
 from voicelab.session_config import SessionConfig, session_update
@@ -94,6 +95,8 @@ async def test_a_slider_drag_sends_one_update_and_the_threshold_changes_what_is_
             await asyncio.sleep(0.01)
         snap = await until(bridge, lambda s: s.live.fields.get("threshold") == APPLIED)
         assert snap.live.updates_sent == 1
+        (sent,) = bridge.events("session.update")
+        assert sent.event["session"] == vad(threshold=0.9)  # only the turn detection object
         assert snap.session["audio"]["input"]["turn_detection"]["threshold"] == 0.9
         await asyncio.sleep(3.0)  # let every turn of the first phrase and its reply finish
         heard = len(users(bridge.snapshot()))

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.speech import phrase
+from tests.speech import phrase, pitch_hz
 from voicelab.audio import WEBRTC_RATE, Rechunker, frame_to_mono, mono_frame, resample, rms_dbfs
 from voicelab.local.conversation import Conversation, message_item
 from voicelab.local.errors import RealtimeError
@@ -167,20 +167,6 @@ async def test_local_responder_answers_from_what_it_heard():
 
 
 # ---- speech parts (real) --------------------------------------------------------------------
-
-
-def pitch_hz(samples: np.ndarray) -> float:
-    """Median autocorrelation pitch over voiced 40 ms frames."""
-    x = samples.astype(np.float32) / 32768
-    size, pitches = 1920, []
-    for start in range(0, len(x) - size, size):
-        frame = x[start : start + size]
-        if np.sqrt(np.mean(frame**2)) < 0.02:
-            continue
-        ac = np.correlate(frame, frame, "full")[size - 1 :]
-        lo, hi = WEBRTC_RATE // 400, WEBRTC_RATE // 70
-        pitches.append(WEBRTC_RATE / (lo + int(np.argmax(ac[lo:hi]))))
-    return float(np.median(pitches))
 
 
 def test_voices_are_distinct_and_speed_changes_the_rate():
