@@ -160,7 +160,9 @@ async def test_prefix_padding_starts_the_turn_that_much_earlier(server):
         call.say(lead_s=1.2)
         long = await turn_ms(asked)
         print(f"turn length {short} ms at 300 ms padding, {long} ms at 1000 ms")
-        assert 600 <= long - short <= 800, f"turn {short} ms at 300 ms padding, {long} at 1000"
+        # 700 ms more, give or take where the VAD finds the same phrase's start and end
+        # (±130 ms seen under load); without the padding the two would differ by about 0.
+        assert 450 <= long - short <= 950, f"turn {short} ms at 300 ms padding, {long} at 1000"
 
 
 async def test_high_eagerness_answers_sooner_than_low(server):
