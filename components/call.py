@@ -22,6 +22,7 @@ STREAMER_KEY = "voicelab-call"
 _BRIDGE = "voicelab.bridge"
 _OBSERVER = "voicelab.shutdown_observer"
 _REQUEST = "voicelab.call_request"
+_NOTICE = "voicelab.call_notice"
 #: streamlit-webrtc fetches TURN credentials when one of these is set (hosted demos).
 _TURN_ENV = ("CLOUDFLARE_TURN_KEY_ID", "TWILIO_ACCOUNT_SID", "HF_TOKEN")
 
@@ -120,11 +121,18 @@ def streamer(echo_cancellation: bool = True) -> Any:
 
 
 def reconnect() -> None:
-    """The Reconnect button: a new call with the sidebar's settings, same conversation."""
+    """The Reconnect button: a new call with the sidebar's settings, same conversation. The
+    page reruns right after, so what happened is kept for it (``take_notice``)."""
     target, config = st.session_state.get(_REQUEST, (None, None))
     current = bridge()
     if isinstance(target, Target) and config is not None:
         carried = current.reconnect(target, config)
-        st.toast(f"Reconnected with the new settings; {carried} turns carried over.")
+        st.session_state[_NOTICE] = (
+            f"Reconnected with the new settings; {carried} turns carried over."
+        )
     else:
         current.refuse(target if isinstance(target, str) else "Fix the settings first.")
+
+
+def take_notice() -> str | None:
+    return st.session_state.pop(_NOTICE, None)

@@ -61,8 +61,10 @@ def show(snap: Snapshot) -> None:
         st.caption(shown.caption)  # setting names and states only: nothing to escape
     if shown.warning:
         st.warning(plain(shown.warning))  # holds the server's text: shown as written
-    if shown.reconnect:
-        st.button("Reconnect", on_click=call.reconnect, help=RECONNECT_HELP)
+    if shown.reconnect and st.button("Reconnect", help=RECONNECT_HELP):
+        call.reconnect()
+        # A button in a fragment reruns only the fragment; the whole page must follow.
+        st.rerun(scope="app")
     if shown.put_back:
         st.rerun(scope="app")  # app.py puts the refused controls back to the value in force
 
@@ -71,6 +73,9 @@ def render(snapshot: Callable[[], Snapshot], polling: bool, every_s: float = 0.4
     """Call inside ``with st.sidebar:`` (a fragment may not write to ``st.sidebar`` itself,
     but one started there draws in it). Polls only while ``polling`` (a call is up):
     Start, Stop and every settings change rerun the page anyway."""
+
+    if notice := call.take_notice():
+        st.caption(notice)  # outside the fragment: stays until the next full run
 
     @st.fragment(run_every=every_s if polling else None)
     def block() -> None:

@@ -13,7 +13,7 @@ st.caption(
 bridge = call.bridge()
 call.streamer(echo_cancellation=st.session_state.get("echo_cancellation", True))
 turns.controls(bridge)
-panels.live(bridge)
+live_area = st.container()  # drawn here, filled last (see below)
 
 with st.form("typed", clear_on_submit=True, border=False):
     typed, send = st.columns([5, 1], vertical_alignment="bottom")
@@ -23,3 +23,9 @@ with st.form("typed", clear_on_submit=True, border=False):
             bridge.send_text(text)
         except BridgeError as exc:
             st.warning(str(exc))
+
+# The polling fragment runs last in the script: with a fragment above it, a full rerun asked
+# for from the sidebar's fragment (Reconnect, a refused setting put back) had Streamlit 1.67
+# drop everything drawn after this fragment (the message box), in Chromium.
+with live_area:
+    panels.live(bridge)

@@ -366,3 +366,42 @@ def test_a_slider_moved_mid_call_is_applied_without_dropping_the_call(
     assert open_calls(realtime_server) == calls, "the call was replaced or dropped"
     frame.get_by_role("button", name="Stop").click()
     wait_for_no_calls(realtime_server, 15, "the upstream call was not hung up after Stop")
+
+
+def choose(page: Page, label: str, option: str) -> None:
+    """Pick ``option`` in the sidebar selectbox labelled ``label``, as a user would: open its
+    list (a react-aria combobox in Streamlit 1.67) and click the option."""
+    box = page.locator(f"{SIDEBAR} [data-testid='stSelectbox']").filter(has_text=label)
+    box.get_by_role("button", name="Open").click()
+    page.get_by_role("option", name=option, exact=True).click()
+    assert box.get_by_role("combobox").input_value() == option
+
+
+def test_reconnect_after_a_heard_voice_changes_keeps_the_conversation(
+    quiet_page: Page, realtime_server: str
+):
+    page = quiet_page
+    frame, _, _ = start(page)
+    (first,) = open_calls(realtime_server)
+    type_message(page, "tell me about the ocean")
+    wait_text(page, ".st-key-panel-assistant", lambda t: "ocean" in t.lower(), 20)
+    choose(page, "Voice", "shimmer")  # the model has spoken: no update can change it
+    wait_text(page, SIDEBAR, lambda t: "voice ↻ needs reconnect" in t, 20)
+    page.locator(SIDEBAR).get_by_role("button", name="Reconnect").click()
+    wait_text(page, SIDEBAR, lambda t: "Reconnected with the new settings; 2 turns" in t, 20)
+    assert "needs reconnect" not in page.locator(SIDEBAR).inner_text()
+    deadline = time.monotonic() + 20
+    while [c["id"] for c in open_calls(realtime_server)] in ([first["id"]], []):
+        assert time.monotonic() < deadline, "no new call after Reconnect"
+        time.sleep(0.2)
+    time.sleep(1.0)
+    assert len(open_calls(realtime_server)) == 1, "the old call was not hung up"
+    wait_text(page, MAIN, lambda t: "Connected" in t, 30)
+    # the transcript survived, and the new call knows the conversation
+    assert "tell me about the ocean" in page.locator(".st-key-panel-you").inner_text()
+    type_message(page, "and the sky")
+    wait_text(page, ".st-key-panel-assistant", lambda t: "sky" in t.lower(), 20)
+    you = page.locator(".st-key-panel-you").inner_text()
+    assert you.index("tell me about the ocean") < you.index("and the sky")
+    frame.get_by_role("button", name="Stop").click()
+    wait_for_no_calls(realtime_server, 15, "the upstream call was not hung up after Stop")
