@@ -23,6 +23,7 @@ from tests.test_bridge import WEATHER, assistants, target, users
 from voicelab.bridge import CONNECTED, Bridge, Snapshot
 from voicelab.conversation import Turn
 from voicelab.live_settings import APPLIED
+from voicelab.local.session import SERVER_VAD_DEFAULTS
 from voicelab.local.synthesizer import synthesizer
 from voicelab.session_config import SessionConfig
 
@@ -110,16 +111,9 @@ async def tuning(base_url: str, config: SessionConfig = BASE) -> AsyncIterator[T
 
 
 def vad(**fields: Any) -> dict[str, Any]:
-    """The whole server_vad object a change sends (the server replaces it whole)."""
-    turn = {
-        "type": "server_vad",
-        "threshold": 0.5,
-        "prefix_padding_ms": 300,
-        "silence_duration_ms": 500,
-        "idle_timeout_ms": None,
-        "create_response": True,
-        "interrupt_response": True,
-    }
+    """The whole server_vad object a change sends (the server replaces it whole): OpenAI's
+    defaults with ``fields`` changed."""
+    turn = SERVER_VAD_DEFAULTS
     return {"type": "realtime", "audio": {"input": {"turn_detection": {**turn, **fields}}}}
 
 

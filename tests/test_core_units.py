@@ -18,6 +18,7 @@ from voicelab import events
 from voicelab.audio import WEBRTC_RATE
 from voicelab.bridge import Snapshot, Target
 from voicelab.conversation import Transcript
+from voicelab.local.session import SERVER_VAD_DEFAULTS
 from voicelab.relay_track import FrameRelayTrack
 from voicelab.session_config import REFUSED_FIELDS, ConfigError, SessionConfig, accepts
 
@@ -59,15 +60,7 @@ def test_openai_session_is_valid_ga_and_never_carries_temperature(config):
 
 def test_session_json_follows_the_settings():
     default = SessionConfig().to_session("local")
-    assert default["audio"]["input"]["turn_detection"] == {
-        "type": "server_vad",
-        "threshold": 0.5,
-        "prefix_padding_ms": 300,
-        "silence_duration_ms": 500,
-        "idle_timeout_ms": None,
-        "create_response": True,
-        "interrupt_response": True,
-    }
+    assert default["audio"]["input"]["turn_detection"] == SERVER_VAD_DEFAULTS  # OpenAI's
     assert default["max_output_tokens"] == "inf" and "instructions" not in default
     assert "temperature" not in default  # unset: the backend's own default
     local = SessionConfig(temperature=0.3, turn_detection="off").to_session("local")
