@@ -156,6 +156,7 @@ async def test_barge_in_truncates_the_answer_to_what_the_page_heard(server):
         answer = server.calls[first.call_id].conversation.speech(sent.event["item_id"])
         assert answer is not None
         low, high, fit = heard_span_ms(received, answer.samples)
+        print(f"truncated at {audio_end_ms} ms; the page heard {low}-{high} ms of the answer")
         assert fit < 6.0, f"the page's audio does not line up with the answer ({fit:.1f} dB)"
         assert low >= 1000 and high < answer.duration_ms - 1000, (low, high)
         assert low - 40 <= audio_end_ms <= high + 40, (
