@@ -11,10 +11,7 @@ from components import backend, call, live_status, presets, sidebar
 st.set_page_config(page_title="Voice Lab", page_icon="🎙️", layout="wide")
 
 bridge = call.bridge()
-live = bridge.snapshot().live
-if live.refused_fields and live.applied is not None:
-    presets.put_back(live.refused_fields, live.applied)  # the server said no: show what holds
-    bridge.acknowledge_refusal()
+live_status.put_back_refused(bridge.snapshot().live, bridge.acknowledge_refusal)
 presets.load_link_once()
 
 choice = sidebar.render()

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from components import call
+from components import call, presets
 from components.panels import plain
 from voicelab.bridge import CONNECTED, Snapshot
-from voicelab.live_settings import APPLIED, PENDING, RECONNECT, REFUSED
+from voicelab.live_settings import APPLIED, PENDING, RECONNECT, REFUSED, LiveStatus
 
 MARKS = {PENDING: "…", APPLIED: "✓", REFUSED: "✗", RECONNECT: "↻"}
 RECONNECT_HELP = "Start a new call with these settings; the conversation is carried over."
@@ -52,6 +52,14 @@ def lines(snap: Snapshot) -> Lines:
         reconnect=RECONNECT in states,
         put_back=bool(live.refused_fields),
     )
+
+
+def put_back_refused(live: LiveStatus, acknowledge: Callable[[tuple[str, ...]], None]) -> None:
+    """Before the sidebar is drawn: the server said no, so its controls show what holds.
+    ``acknowledge`` names the fields put back, so a newer refusal is not lost."""
+    if live.refused_fields and live.applied is not None:
+        presets.put_back(live.refused_fields, live.applied)
+        acknowledge(live.refused_fields)
 
 
 def show(snap: Snapshot) -> None:

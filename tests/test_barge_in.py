@@ -91,6 +91,16 @@ async def test_no_cut_for_an_answer_already_heard_in_full_or_never_started():
     assert tracker.cut(relay)["item_id"] == "item_r2"
 
 
+def test_a_late_cleared_for_an_answer_already_cut_leaves_the_next_one_playing():
+    relay, tracker = FrameRelayTrack(max_frames=100), PlaybackTracker()
+    answer_starts(tracker, relay, "r1")
+    tracker.cut(relay)  # barge-in or Interrupt
+    assert not tracker.clears_playing("r1")  # the server confirming that cut
+    answer_starts(tracker, relay, "r2")
+    assert not tracker.clears_playing("r1")  # … even after the next answer has begun
+    assert tracker.clears_playing("r2") and tracker.clears_playing(None)
+
+
 # --- the whole path on loopback -------------------------------------------------------------
 
 LONG = (

@@ -4,16 +4,18 @@ local server (the exact update sent, and the behaviour it changes)."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 from tests.browser_leg import until
 from tests.speech import phrase
 from tests.test_bridge import assistants, call, session, target, users
 from tests.test_controls import vad
-from voicelab.bridge import CONNECTED, Bridge
+from voicelab.bridge import CONNECTED, CONNECTING, Bridge
 from voicelab.live_settings import APPLIED, PENDING, RECONNECT, REFUSED, LiveSettings
-from voicelab.session_config import SessionConfig, session_update
+from voicelab.session_config import DEFAULT_TEMPERATURE, SessionConfig, session_update
 
 BASE = SessionConfig()
+STORY = "please tell me a long story about the ocean"
 
 
 def test_an_update_carries_only_what_changed():
@@ -39,41 +41,120 @@ def test_an_update_carries_only_what_changed():
         "type": "realtime",
         "temperature": 0.2,
     }
+    # a cleared temperature goes back to the backend's default, never silently stays
+    assert session_update(BASE.replace(temperature=0.2), BASE, "local") == {
+        "type": "realtime",
+        "temperature": DEFAULT_TEMPERATURE,
+    }
+    assert session_update(BASE.replace(temperature=0.2), BASE, "openai") == {}
+
+
+CREATED = {"type": "session.created", "session": {}}
+CONFIRMED = {"type": "session.updated", "session": {}}
+
+
+def refusal(update: dict, message: str = "No.") -> dict:
+    return {"type": "error", "error": {"message": message, "code": "nope",
+            "event_id": update["event_id"]}}  # fmt: skip
+
+
+def live_call(started_with: SessionConfig = BASE) -> LiveSettings:
+    live = LiveSettings(started_with, "local")
+    assert live.on_event(CREATED) is None  # nothing was waiting
+    return live
 
 
 def test_pending_then_applied_then_refused():
-    live = LiveSettings(BASE, "local")
+    live = live_call()
     first = live.want(BASE.replace(threshold=0.8))
     assert first["type"] == "session.update" and first["event_id"].startswith("voicelab_")
     assert first["session"]["audio"]["input"]["turn_detection"]["threshold"] == 0.8
     assert live.status().fields == {"threshold": PENDING}
-    assert live.want(BASE.replace(threshold=0.8)) is None  # nothing new to send
-    live.on_event({"type": "session.updated", "session": {}})
+    assert live.on_event(CONFIRMED) is None
     assert live.status().fields == {"threshold": APPLIED}
     assert live.status().applied.threshold == 0.8
+    assert live.want(BASE.replace(threshold=0.8)) is None  # nothing new to send
 
     second = live.want(BASE.replace(threshold=0.8, speed=1.4))
-    live.on_event({"type": "error", "error": {"message": "No.", "code": "nope",
-                   "event_id": second["event_id"]}})  # fmt: skip
+    live.on_event(refusal(second))
     status = live.status()
     assert status.fields == {"threshold": APPLIED, "speed": REFUSED}
     assert status.refusal == "No. (nope)" and status.refused_fields == ("speed",)
     assert status.applied.speed == 1.0  # the effective value stays
     # asking again for the refused value sends it again (the base rolled back)
-    assert live.want(BASE.replace(threshold=0.8, speed=1.4)) is not None
-    live.acknowledge_refusal()
-    assert live.status().refused_fields == ()
+    third = live.want(BASE.replace(threshold=0.8, speed=1.4))
+    assert third["session"] == {"type": "realtime", "audio": {"output": {"speed": 1.4}}}
     assert live.status().updates_sent == 3
 
 
-def test_model_and_a_heard_voice_need_a_reconnect_and_are_never_sent():
+def test_an_error_about_something_else_changes_nothing():
+    live = live_call()
+    sent = live.want(BASE.replace(speed=1.2))
+    live.on_event({"type": "error", "error": {"message": "x", "event_id": "someone_else"}})
+    live.on_event({"type": "error", "error": "not even a dict"})
+    assert live.status().fields == {"speed": PENDING} and live.status().refusal is None
+    live.on_event(CONFIRMED)
+    assert live.status().applied.speed == 1.2 and sent is not None
+
+
+def test_one_update_in_flight_and_what_changes_meanwhile_goes_next_as_one():
+    live = live_call()
+    first = live.want(BASE.replace(threshold=0.6))
+    assert live.want(BASE.replace(threshold=0.6, speed=1.1)) is None  # waits for the answer
+    assert live.want(BASE.replace(threshold=0.6, speed=1.2, voice="ash")) is None
+    assert live.status().fields == {"threshold": PENDING, "speed": PENDING, "voice": PENDING}
+    second = live.on_event(CONFIRMED)  # the answer to the first: the next one goes now
+    assert first["session"]["audio"]["input"]["turn_detection"]["threshold"] == 0.6
+    assert second["session"] == {
+        "type": "realtime",
+        "audio": {"output": {"voice": "ash", "speed": 1.2}},
+    }
+    assert live.status().applied.threshold == 0.6 and live.status().applied.speed == 1.0
+    assert live.on_event(CONFIRMED) is None  # only one was waiting
+    assert live.status().applied == BASE.replace(threshold=0.6, speed=1.2, voice="ash")
+    assert live.on_event(CONFIRMED) is None  # an unasked-for confirmation credits nothing
+    assert live.status().applied == BASE.replace(threshold=0.6, speed=1.2, voice="ash")
+
+
+def test_a_refusal_never_leaks_into_a_later_confirmation():
+    live = live_call()
+    refused = live.want(BASE.replace(speed=1.4))
+    assert live.want(BASE.replace(speed=1.4, threshold=0.7)) is None  # waits
+    following = live.on_event(refusal(refused))
+    # the refused speed is not re-sent by the update that waited; the threshold is
+    assert following["session"] == vad(threshold=0.7)
+    live.on_event(CONFIRMED)
+    status = live.status()
+    assert status.applied.speed == 1.0 and status.applied.threshold == 0.7
+    assert status.fields == {"speed": REFUSED, "threshold": APPLIED}
+
+
+def test_a_refusal_is_acknowledged_only_for_the_fields_put_back():
+    live = live_call()
+    live.on_event(refusal(live.want(BASE.replace(speed=1.4))))
+    live.on_event(refusal(live.want(BASE.replace(voice="ash")), "Voice locked."))
+    live.acknowledge_refusal(("speed",))  # the page put back an older refusal
+    assert live.status().refused_fields == ("voice",), "a newer refusal was dropped unseen"
+    live.acknowledge_refusal(("voice",))
+    assert live.status().refused_fields == ()
+
+
+def test_settings_changed_before_the_call_is_up_go_out_once_it_is():
     live = LiveSettings(BASE, "local")
+    assert live.want(BASE.replace(speed=1.3)) is None  # no session.created yet
+    assert live.status().fields == {"speed": PENDING}
+    sent = live.on_event(CREATED)
+    assert sent["session"] == {"type": "realtime", "audio": {"output": {"speed": 1.3}}}
+
+
+def test_model_and_a_heard_voice_need_a_reconnect_and_are_never_sent():
+    live = live_call()
     assert live.want(BASE.replace(model="gpt-realtime-mini")) is None
     assert live.status().fields == {"model": RECONNECT}
     assert live.want(BASE) is None and live.status().fields == {}  # changed back
     sent = live.want(BASE.replace(voice="ash"))
     assert sent["session"] == {"type": "realtime", "audio": {"output": {"voice": "ash"}}}
-    live.on_event({"type": "session.updated"})
+    live.on_event(CONFIRMED)
     live.on_event({"type": "output_audio_buffer.started", "response_id": "r"})
     assert live.want(BASE.replace(voice="coral", speed=1.2))["session"] == {
         "type": "realtime",
@@ -123,10 +204,15 @@ async def test_a_refused_update_shows_the_servers_reason_and_keeps_the_effective
         assert snap.status == CONNECTED and snap.problem is None
 
 
-def test_settings_before_a_call_are_kept_for_the_next_start():
-    bridge = Bridge()
-    bridge.apply_settings(session(speed=1.3))  # no call: nothing sent, nothing raised
-    assert bridge.snapshot().live.fields == {}
+async def test_settings_changed_while_connecting_are_sent_once_the_call_is_up(server):
+    bridge = Bridge(settings_debounce_s=0.05)
+    async with call(server.base_url, bridge) as (_, _leg):
+        assert bridge.snapshot().status == CONNECTING
+        bridge.apply_settings(session(speed=1.3))
+        snap = await until(bridge, lambda s: s.live.fields.get("speed") == APPLIED)
+        assert snap.session["audio"]["output"]["speed"] == 1.3
+        kinds = [e.type for e in bridge.events()]
+        assert kinds.index("session.created") < kinds.index("session.update")
 
 
 async def test_reconnect_changes_what_no_update_can_and_carries_the_conversation(server):
@@ -144,12 +230,36 @@ async def test_reconnect_changes_what_no_update_can_and_carries_the_conversation
             lambda s: s.status == CONNECTED and s.call_id != first.call_id and len(s.turns) >= 2,
         )
         assert after.session["audio"]["output"]["voice"] == "shimmer"
-        assert [(t.role, t.text) for t in after.turns[:2]] == [
-            (t.role, t.text) for t in before.turns[:2]
-        ]
+        assert after.turns == before.turns  # shown as they were, each once
+        held = server.calls[after.call_id].conversation.turns()
+        assert [(t.role, t.text) for t in held] == [(t.role, t.text) for t in before.turns]
         await asyncio.sleep(0.3)
         assert list(server.calls) == [after.call_id], "the old call was not hung up"
         # the model sees the earlier turns: the local responder's reply is seeded by them
         await asyncio.to_thread(bridge.send_text, "and tomorrow")
         snap = await until(bridge, lambda s: len(assistants(s)) == 2 and s.turns[-1].final)
         assert [t.role for t in snap.turns] == ["user", "assistant", "user", "assistant"]
+
+
+async def test_reconnect_shows_an_interrupted_answer_but_does_not_carry_it_to_the_model(server):
+    async with call(server.base_url) as (bridge, leg):
+        first = await until(bridge, lambda s: s.status == CONNECTED)
+        asked = time.monotonic()
+        await asyncio.to_thread(bridge.send_text, STORY)
+        await until(bridge, lambda s: len(leg.loud_frames(since=asked)) >= 25, what="the voice")
+        await asyncio.to_thread(bridge.interrupt)
+        before = await until(
+            bridge, lambda s: [t.status for t in s.turns] == ["done", "interrupted"]
+        )
+
+        assert bridge.reconnect(target(server.base_url), session()) == 1
+        assert bridge.snapshot().turns == before.turns  # shown at once, marks and all
+        after = await until(bridge, lambda s: s.status == CONNECTED and s.call_id != first.call_id)
+        # The user heard only the start of the answer, and after a truncate OpenAI keeps no
+        # text of it: the new call must not believe the whole answer was said.
+        held = server.calls[after.call_id].conversation.turns()
+        assert [(t.role, t.text) for t in held] == [("user", STORY)]
+        sent = [e.event["item"] for e in bridge.events("conversation.item.create")]
+        assert [item["role"] for item in sent] == ["user"]
+        await asyncio.sleep(0.3)
+        assert bridge.snapshot().turns == before.turns, "the carried turn was shown twice"

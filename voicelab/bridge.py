@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,8 +29,9 @@ from voicelab.audio import FRAME_MS
 from voicelab.connection import EventTooLarge, RealtimeConnection
 from voicelab.conversation import Transcript, Turn
 from voicelab.event_log import EventLog, Logged
+from voicelab.events import message_item
 from voicelab.live_settings import LiveSettings, LiveStatus
-from voicelab.playback import CUT_EVENT_PREFIX, PlaybackTracker
+from voicelab.playback import CUT_EVENT_PREFIX, PlaybackTracker, cut_event_id
 from voicelab.relay_track import DelayStats, FrameRelayTrack
 from voicelab.session_config import Backend, SessionConfig
 
@@ -39,6 +41,13 @@ IDLE, CONNECTING, CONNECTED, ERROR = "idle", "connecting", "connected", "error"
 #: Turns a reconnect carries into the new call (bounded, like everything else).
 MAX_CARRIED_TURNS = 100
 _numbers = itertools.count(1)
+
+
+def carried_to_model(turn: Turn) -> bool:
+    """Is an earlier turn re-sent to the model on reconnect? Only what was said in full:
+    after a truncate OpenAI keeps no text of an interrupted answer (the user did not hear
+    the rest), and a failed transcription has none. The page still shows every turn."""
+    return turn.status == "done" and bool(turn.text)
 
 
 class BridgeError(ValueError):
@@ -133,22 +142,25 @@ class Bridge:
             return
         call.browser_frame(frame)
 
-    def model_speaking(self, within_s: float = 0.3) -> bool:
-        """Has the model's voice gone to the browser in the last ``within_s``?"""
+    def model_speaking(self, within_s: float = 0.5) -> bool:
+        """Has the model's voice gone to the browser in the last ``within_s``? The window
+        spans the pauses between words and the echo's way back through speaker and mic."""
         output = self._output
-        return output is not None and time.perf_counter() - output.last_forwarded_at < within_s
+        return output is not None and time.perf_counter() - output.last_sound_at < within_s
 
     def on_browser_ended(self) -> None:
         """The sink's track ended. After a quick Stop/Start the ``on_ended`` of the earlier
         browser leg can arrive while the new one is live, so the decision waits 0.3 s: a
-        leg that really ended sends nothing more."""
+        leg that really ended sends nothing more. A call that has had no frame yet is left
+        alone (its leg may still be starting); the silent-browser watchdog ends it if its
+        leg never sends."""
         ended_at = time.monotonic()
 
         def decide() -> None:
             call = self._call
             last = call.last_browser_frame if call is not None else None
-            if last is not None and last > ended_at:
-                log.info("ignored a late on_ended: the browser leg is still sending")
+            if last is None or last > ended_at:
+                log.info("ignored an on_ended: the browser leg of this call is live or new")
                 return
             self.stop()
 
@@ -192,12 +204,10 @@ class Bridge:
     def reconnect(self, target: Target, config: SessionConfig) -> int:
         """A new call for settings no update can change (the model, a voice already heard),
         carrying the conversation over so context and transcript survive. Returns the
-        number of turns carried."""
-        history = tuple(
-            t for t in self.snapshot().turns if t.text and t.status != "failed" and t.final
-        )
+        number of turns carried into the model's context (the page keeps all of them)."""
+        history = tuple(t for t in self.snapshot().turns if t.final)[-MAX_CARRIED_TURNS:]
         self.start(target, config, history)
-        return len(history[-MAX_CARRIED_TURNS:])
+        return sum(1 for t in history if carried_to_model(t))
 
     def stop(self, wait_s: float | None = None) -> None:
         """Hang up; with ``wait_s``, block until the call's thread has gone."""
@@ -224,16 +234,18 @@ class Bridge:
     def apply_settings(self, config: SessionConfig) -> None:
         """The sidebar's current settings, on every run: during a call, what changed goes
         out as one ``session.update`` once the settings have been still for
-        ``settings_debounce_s`` (dragging a slider sends one update, not fifty)."""
+        ``settings_debounce_s`` (dragging a slider sends one update, not fifty). Settings
+        changed while the call is connecting go out as soon as it is up."""
         call = self._call
-        if call is not None and self._status == CONNECTED:
+        if call is not None:
             call.want_settings(config)
 
-    def acknowledge_refusal(self) -> None:
+    def acknowledge_refusal(self, fields: tuple[str, ...]) -> None:
+        """The page has put the controls of this refusal back."""
         call = self._call
         if call is not None:
             with call.lock:
-                call.live.acknowledge_refusal()
+                call.live.acknowledge_refusal(fields)
 
     def refuse(self, problem: str) -> None:
         """Show why a Start could not begin (no key, a setting out of range)."""
@@ -247,14 +259,7 @@ class Bridge:
             raise BridgeError("Type a message first.")
         self._live_call("typed messages go into a live call").send_from_thread(
             [
-                {
-                    "type": "conversation.item.create",
-                    "item": {
-                        "type": "message",
-                        "role": "user",
-                        "content": [{"type": "input_text", "text": text}],
-                    },
-                },
+                {"type": "conversation.item.create", "item": message_item("user", text)},
                 {"type": "response.create"},
             ]
         )
@@ -267,13 +272,10 @@ class Bridge:
 
     def interrupt(self) -> None:
         """Stop the model mid-sentence: cancel the response, clear what the server still
-        holds for WebRTC, and drop what the bridge has not yet played."""
+        holds for WebRTC, drop what the bridge has not yet played, and truncate the answer
+        to what was heard."""
         call = self._live_call("there is nothing to interrupt")
-        self.flush_playback()  # silence at once; the call's thread then tells the server
-        events: list[dict[str, Any]] = [{"type": "output_audio_buffer.clear"}]
-        if call.responding:
-            events.insert(0, {"type": "response.cancel"})
-        call.send_from_thread(events, then_cut=True)
+        call.send_from_thread(call.interrupt_events)
 
     def talk_start(self) -> None:
         """Push-to-talk (turn detection off): begin a turn with an empty input buffer."""
@@ -367,7 +369,6 @@ class _Call:
         config: SessionConfig,
         history: tuple[Turn, ...] = (),
     ) -> None:
-        self.history = history
         self.bridge = bridge
         self.target = target
         self.session = config.to_session(target.backend)
@@ -381,6 +382,12 @@ class _Call:
         )
         self.lock = threading.Lock()
         self.transcript = Transcript()
+        # The earlier call's turns: all shown; the complete ones re-sent under our own ids.
+        self._carried = tuple(
+            (f"voicelab_carried_{self.number}_{i}", turn)
+            for i, turn in enumerate(t for t in history if carried_to_model(t))
+        )
+        self.transcript.carry(history, hidden=tuple(i for i, _ in self._carried))
         self.log = EventLog()
         self.playback = PlaybackTracker()
         self.relay: FrameRelayTrack | None = None
@@ -429,10 +436,11 @@ class _Call:
 
     def _send_settings(self, config: SessionConfig) -> None:
         self._update_timer = None
-        if self.conn is None:
-            return
         with self.lock:
-            event = self.live.want(config)
+            event = self.live.want(config)  # None until the call is up or while one waits
+        self._send_update(event)
+
+    def _send_update(self, event: dict[str, Any] | None) -> None:
         if event is None:
             return
         try:
@@ -452,19 +460,26 @@ class _Call:
         self.conn.send(event)
         self.log.add("sent", event)
 
+    def _send_or_log(self, event: dict[str, Any]) -> None:
+        """For events the user did not ask for directly: a failure is logged, not shown."""
+        try:
+            self._send(event)
+        except (EventTooLarge, ConnectionError) as exc:
+            log.warning("could not send a %s: %s", event.get("type"), exc)
+
     def send_from_thread(
-        self, events: list[dict[str, Any]], timeout: float = 3.0, then_cut: bool = False
+        self,
+        events: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]],
+        timeout: float = 3.0,
     ) -> None:
-        """Send ``events`` on the call's loop; ``then_cut`` follows them with a truncate to
-        what the user heard of an answer still playing (Interrupt)."""
+        """Send ``events`` on the call's loop; a callable is called there, so what it
+        decides (Interrupt's cut) is decided on the same thread as the events it answers."""
 
         async def send() -> None:
             if self.conn is None:
                 raise BridgeError("The call is not connected yet.")
-            for event in events:
+            for event in events() if callable(events) else events:
                 self._send(event)
-            if then_cut:
-                self._cut_playback()
 
         try:
             future = asyncio.run_coroutine_threadsafe(send(), self.loop)
@@ -615,6 +630,19 @@ class _Call:
                     {"type": "error", "error": {"message": "An event could not be shown."}}
                 )
 
+    def interrupt_events(self) -> list[dict[str, Any]]:
+        """On the call's loop: cut playback first (nothing more plays or counts as heard),
+        then cancel the response, clear the server's WebRTC buffer, and truncate. Cancel and
+        clear carry cut ids: an error saying the answer had already ended is not news."""
+        truncate = self.playback.cut(self.bridge._output)
+        events: list[dict[str, Any]] = []
+        if self.responding:
+            events.append({"type": "response.cancel", "event_id": cut_event_id()})
+        events.append({"type": "output_audio_buffer.clear", "event_id": cut_event_id()})
+        if truncate is not None:
+            events.append(truncate)
+        return events
+
     def _handle_event(self, event: dict[str, Any]) -> None:
         kind = event["type"]
         if kind == "response.created":
@@ -629,7 +657,7 @@ class _Call:
         self.playback.on_event(event, self.bridge._output)
         with self.lock:
             self.transcript.apply(event)
-            self.live.on_event(event)
+            waiting_update = self.live.on_event(event)
             if kind in ("session.created", "session.updated"):
                 self.effective_session = event.get("session")
         if kind == "session.created" and self._created is not None:
@@ -644,8 +672,11 @@ class _Call:
             self.bridge._report(self, CONNECTED)
         elif kind == "input_audio_buffer.speech_started" and self._interrupts():
             self._cut_playback()  # barge-in: stop talking over the user now
-        elif kind == "output_audio_buffer.cleared":
+        elif kind == "output_audio_buffer.cleared" and self.playback.clears_playing(
+            event.get("response_id")
+        ):
             self._cut_playback()
+        self._send_update(waiting_update)  # after the carry-over, on session.created
 
     def _interrupts(self) -> bool:
         """Does the user's speech cut the model off in the session in force?"""
@@ -660,26 +691,15 @@ class _Call:
         stopped hearing, so the model remembers saying only that."""
         truncate = self.playback.cut(self.bridge._output)
         if truncate is not None and self.conn is not None:
-            try:
-                self._send(truncate)
-            except (EventTooLarge, ConnectionError) as exc:
-                log.warning("could not send the truncate: %s", exc)
+            self._send_or_log(truncate)
 
     def _carry_over(self) -> None:
         """Re-send the earlier conversation as items, oldest first."""
         if self.conn is None:
             return
-        for turn in self.history:
-            kind = "input_text" if turn.role == "user" else "output_text"
-            item = {
-                "type": "message",
-                "role": turn.role,
-                "content": [{"type": kind, "text": turn.text}],
-            }
-            try:
-                self._send({"type": "conversation.item.create", "item": item})
-            except (EventTooLarge, ConnectionError) as exc:
-                log.warning("a turn was not carried over: %s", exc)
+        for item_id, turn in self._carried:
+            item = message_item(turn.role, turn.text, item_id)
+            self._send_or_log({"type": "conversation.item.create", "item": item})
 
     def _on_audio(self, frame: av.AudioFrame) -> None:
         output = self.bridge._output

@@ -68,6 +68,15 @@ class Transcript:
         #: coming and must not show "…" forever.
         self.transcribing = True
 
+    def carry(self, turns: tuple[Turn, ...], hidden: tuple[str, ...] = ()) -> None:
+        """Start with an earlier call's turns, shown as they were (an interrupted answer
+        stays marked). ``hidden`` are the ids under which some of them are re-sent to the
+        model: the server's echo of those must not show them twice."""
+        for turn in turns[-self.max_turns :]:
+            self._order.append(turn.item_id)
+            self._turns[turn.item_id] = turn
+        self._gone.extend(hidden)
+
     def turns(self) -> tuple[Turn, ...]:
         return tuple(self._turns[i] for i in self._order if i in self._turns)
 

@@ -54,3 +54,13 @@ def error_text(event: dict[str, Any]) -> str:
     message = str(error.get("message") or "The model reported an error.")
     code = error.get("code")
     return f"{message} ({code})" if code and code not in message else message
+
+
+def message_item(role: str, text: str, item_id: str | None = None) -> dict[str, Any]:
+    """A text message for ``conversation.item.create`` (a typed turn, or a carried one)."""
+    kind = "input_text" if role == "user" else "output_text"
+    item: dict[str, Any] = {"type": "message", "role": role}
+    if item_id is not None:
+        item["id"] = item_id
+    item["content"] = [{"type": kind, "text": text}]
+    return item

@@ -6,12 +6,18 @@ A change goes out as one ``session.update`` holding only what changed. Each sett
 reason (its ``error`` names our ``event_id``), after which the effective value is the last
 confirmed one. Settings no update can change (the model; the voice once the model has
 spoken) are "needs reconnect" and are never sent.
+
+At most one update is in flight. ``session.updated`` does not name the update it answers,
+so with several in flight one lost or reordered answer would credit the wrong change; with
+one, the answer is unambiguous. What changes meanwhile waits, merged into one next update
+that goes when the answer comes (the server answers every ``session.update``, with
+``session.updated`` or an ``error``). The same holds before the call is up: settings
+changed while connecting go out once ``session.created`` has arrived.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,19 +48,20 @@ class LiveStatus:
     updates_sent: int = 0
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Update:
     event_id: str
-    target: SessionConfig
-    fields: tuple[str, ...]
+    changes: dict[str, Any]  # the settings this update changes, with their new values
 
 
 class LiveSettings:
     def __init__(self, started_with: SessionConfig, backend: Backend) -> None:
         self.backend = backend
         self.applied = started_with  # confirmed by the server
-        self._requested = started_with  # applied plus everything still pending
-        self._pending: deque[_Update] = deque(maxlen=64)
+        self._requested = started_with  # applied plus the update in flight
+        self._in_flight: _Update | None = None
+        self._waiting: SessionConfig | None = None  # asked for while one was in flight
+        self._created = False  # the server has sent session.created
         self._fields: dict[str, str] = {}
         self._refusal: str | None = None
         self._refused_fields: tuple[str, ...] = ()
@@ -71,53 +78,87 @@ class LiveSettings:
         )
 
     def want(self, new: SessionConfig) -> dict[str, Any] | None:
-        """The ``session.update`` event to send for ``new``, or None if nothing can go."""
-        frozen = set(RECONNECT_FIELDS) | (set(LOCKED_AFTER_AUDIO) if self.audio_heard else set())
+        """The ``session.update`` event to send now for ``new``, or None: nothing can go,
+        or it must wait (then ``on_event`` returns it when its turn comes)."""
+        if self._in_flight is not None or not self._created:
+            self._waiting = new
+            for name in changed_fields(self._requested, new):
+                if name not in self._frozen():
+                    self._fields[name] = PENDING
+            self._mark_reconnect(new)
+            return None
+        self._waiting = None
+        return self._update_for(new)
+
+    def _frozen(self) -> set[str]:
+        return set(RECONNECT_FIELDS) | (set(LOCKED_AFTER_AUDIO) if self.audio_heard else set())
+
+    def _mark_reconnect(self, new: SessionConfig) -> dict[str, Any]:
+        """Marks the frozen settings ``new`` changes; returns their values in force."""
         changed = changed_fields(self._requested, new)
-        held = {name: getattr(self._requested, name) for name in changed if name in frozen}
-        for name in frozen:
+        for name in self._frozen():
             if name in changed:
                 self._fields[name] = RECONNECT
             elif self._fields.get(name) == RECONNECT and getattr(new, name) == getattr(
                 self.applied, name
             ):
                 del self._fields[name]  # changed back: nothing to reconnect for
-        target = new.replace(**held)
+        return {name: getattr(self._requested, name) for name in changed if name in self._frozen()}
+
+    def _update_for(self, new: SessionConfig) -> dict[str, Any] | None:
+        target = new.replace(**self._mark_reconnect(new))
+        names = changed_fields(self._requested, target)
+        for name, state in list(self._fields.items()):
+            if state == PENDING and name not in names:
+                del self._fields[name]  # waited, then changed back: nothing to send
         session = session_update(self._requested, target, self.backend)
         if not session:
             return None
-        update = _Update(f"voicelab_{next(_ids)}", target, changed_fields(self._requested, target))
-        self._pending.append(update)
-        self._requested = target
-        for name in update.fields:
+        update = _Update(f"voicelab_{next(_ids)}", {n: getattr(target, n) for n in names})
+        self._in_flight, self._requested = update, target
+        for name in names:
             self._fields[name] = PENDING
         self.updates_sent += 1
         return {"type": "session.update", "event_id": update.event_id, "session": session}
 
-    def on_event(self, event: dict[str, Any]) -> None:
+    def on_event(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """Follows the server; returns the next ``session.update`` to send, if one waits."""
         kind = event.get("type")
+        update = self._in_flight
         if kind in _AUDIO_EVENTS:
             self.audio_heard = True
-        elif kind == "session.updated" and self._pending:
-            update = self._pending.popleft()
-            self.applied = update.target
-            for name in update.fields:
+        elif kind == "session.created":
+            self._created = True
+        elif kind == "session.updated" and update is not None:
+            self._in_flight = None
+            self.applied = self.applied.replace(**update.changes)
+            for name in update.changes:
                 if self._fields.get(name) == PENDING:
                     self._fields[name] = APPLIED
-        elif kind == "error":
+        elif kind == "error" and update is not None:
             error = event.get("error")
-            event_id = error.get("event_id") if isinstance(error, dict) else None
-            refused = next((u for u in self._pending if u.event_id == event_id), None)
-            if refused is None:
-                return
-            self._pending.remove(refused)
-            for name in refused.fields:
+            if not isinstance(error, dict) or error.get("event_id") != update.event_id:
+                return None
+            self._in_flight = None
+            refused = tuple(update.changes)
+            for name in refused:
                 self._fields[name] = REFUSED
             self._refusal = error_text(event)
-            self._refused_fields = refused.fields
-            # What is in force is what was last confirmed, plus what is still pending.
-            self._requested = self._pending[-1].target if self._pending else self.applied
+            self._refused_fields = refused
+            self._requested = self.applied  # what is in force is what was confirmed
+            if self._waiting is not None:
+                # The page puts the refused controls back; what waits must not resend them.
+                back = {name: getattr(self.applied, name) for name in refused}
+                self._waiting = self._waiting.replace(**back)
+        else:
+            return None
+        if self._in_flight is None and self._created and self._waiting is not None:
+            waiting, self._waiting = self._waiting, None
+            return self._update_for(waiting)
+        return None
 
-    def acknowledge_refusal(self) -> None:
-        """The page has shown the refusal and put the controls back."""
-        self._refused_fields = ()
+    def acknowledge_refusal(self, fields: tuple[str, ...]) -> None:
+        """The page has shown the refusal of ``fields`` and put those controls back; a
+        newer refusal stays until it has been shown too."""
+        if self._refused_fields == fields:
+            self._refused_fields = ()

@@ -29,6 +29,12 @@ _AUDIO_PARTS = ("audio", "output_audio")
 _cut_numbers = itertools.count(1)
 
 
+def cut_event_id() -> str:
+    """An id for an event of a cut (truncate, or Interrupt's cancel and clear): the server's
+    error about one means the answer had already ended there, which is no news to the user."""
+    return f"{CUT_EVENT_PREFIX}{next(_cut_numbers)}"
+
+
 @dataclass
 class _Answer:
     response_id: str
@@ -45,6 +51,7 @@ class PlaybackTracker:
         self._parts: OrderedDict[str, _Answer] = OrderedDict()
         self._remembered = remembered
         self._playing: _Answer | None = None
+        self._cut_response: str | None = None  # the answer last cut
         self._sending = False  # the server is still sending the answer's audio
         #: After a cut, the model audio still on its way (the receiving jitter buffer alone
         #: holds 80 ms) belongs to the answer the user talked over: it is dropped, not
@@ -80,17 +87,29 @@ class PlaybackTracker:
         elif kind in ("output_audio_buffer.stopped", "output_audio_buffer.cleared"):
             self._sending = False
 
+    def clears_playing(self, response_id: Any) -> bool:
+        """Does an ``output_audio_buffer.cleared`` naming ``response_id`` concern what is
+        playing now? Not when it is about an answer already cut (the server confirming our
+        cut can arrive after the next answer has begun) or an older one."""
+        if not isinstance(response_id, str):
+            return True
+        if self._playing is not None:
+            return response_id == self._playing.response_id
+        return response_id != self._cut_response
+
     def cut(self, output: FrameRelayTrack | None) -> dict[str, Any] | None:
         """Drop what the browser has not yet been sent; return the truncate event for the
         answer being heard, or None when no answer was still playing."""
         queued, heard = output.cut() if output is not None else (0, 0)
         answer, self._playing = self._playing, None
         self.discarding = True
+        if answer is not None:
+            self._cut_response = answer.response_id
         if answer is None or (not self._sending and queued == 0):
             return None  # nothing playing, or it had all been heard already
         return {
             "type": "conversation.item.truncate",
-            "event_id": f"{CUT_EVENT_PREFIX}{next(_cut_numbers)}",
+            "event_id": cut_event_id(),
             "item_id": answer.item_id,
             "content_index": answer.content_index,
             "audio_end_ms": heard * 1000 // WEBRTC_RATE,

@@ -67,8 +67,9 @@ class FrameRelayTrack(MediaStreamTrack):
         super().__init__()
         self._loop = loop
         # deque append/popleft/clear are atomic in CPython: safe across threads.
-        # Each frame with when it arrived and where it starts in the stream of frames put.
-        self._frames: deque[tuple[av.AudioFrame, float, int]] = deque(maxlen=max_frames)
+        # Each frame with when it arrived, where it starts in the stream of frames put, and
+        # whether it has sound in it.
+        self._frames: deque[tuple[av.AudioFrame, float, int, bool]] = deque(maxlen=max_frames)
         self._put_samples = 0  # the stream position after the last frame put
         self._mark = 0  # frames from this stream position on count as heard
         self.heard_samples = 0  # samples at or after the mark that went out
@@ -87,7 +88,9 @@ class FrameRelayTrack(MediaStreamTrack):
         self.forwarded_samples = 0
         self.filled = 0  # frames of silence sent because nothing had arrived
         self.cleared_frames = 0
-        self.last_forwarded_at = 0.0  # perf_counter time the last real frame went out
+        #: perf_counter time the last frame with sound in it went out (the idle upstream
+        #: sends silence all the time, so "a frame went out" says nothing).
+        self.last_sound_at = 0.0
 
     @property
     def queued_frames(self) -> int:
@@ -96,10 +99,12 @@ class FrameRelayTrack(MediaStreamTrack):
     def put(self, frame: av.AudioFrame) -> None:
         """From any thread: queue a frame for sending."""
         position = self._put_samples
-        if self._armed is not None:
-            self._place_mark(frame, position)
-        self._frames.append((frame, time.perf_counter(), position))
-        self._put_samples += frame.samples
+        loud = int(np.abs(frame.to_ndarray()).max(initial=0)) > SILENT_PEAK
+        with self._taking:
+            if self._armed is not None:
+                self._place_mark(frame, position, loud)
+            self._frames.append((frame, time.perf_counter(), position, loud))
+            self._put_samples += frame.samples
         if self._loop is not None:
             # A closed loop means the consumer is gone and the frame has nowhere to go.
             with contextlib.suppress(RuntimeError):
@@ -131,15 +136,17 @@ class FrameRelayTrack(MediaStreamTrack):
         receiving jitter buffer holds four packets first (80 ms in aiortc), during which
         the idle stream's silence keeps arriving. So the count starts at the first frame
         with sound in it, or, if none comes within ``within_s``, where it was asked."""
-        self._armed = (self._put_samples, int(within_s * WEBRTC_RATE))
-        self._mark = sys.maxsize  # nothing counts until the start is found
-        self.heard_samples = 0
-        self._since_armed = 0
+        with self._taking:
+            self._armed = (self._put_samples, int(within_s * WEBRTC_RATE))
+            self._mark = sys.maxsize  # nothing counts until the start is found
+            self.heard_samples = 0
+            self._since_armed = 0
 
-    def _place_mark(self, frame: av.AudioFrame, position: int) -> None:
+    def _place_mark(self, frame: av.AudioFrame, position: int, loud: bool) -> None:
+        """Under ``_taking``: ``recv`` reads the mark and counts from it."""
         assert self._armed is not None
         start, limit = self._armed
-        if int(np.abs(frame.to_ndarray()).max()) > SILENT_PEAK:
+        if loud:
             self._mark, self._armed = position, None
         elif position + frame.samples - start >= limit:
             self._mark, self._armed = start, None
@@ -182,7 +189,7 @@ class FrameRelayTrack(MediaStreamTrack):
             raise MediaStreamError
         with self._taking:
             try:
-                frame, at, position = self._frames.popleft()
+                frame, at, position, loud = self._frames.popleft()
             except IndexError:
                 frame = self._silence()
                 self.filled += 1
@@ -194,7 +201,8 @@ class FrameRelayTrack(MediaStreamTrack):
                     self.heard_samples += frame.samples
                 if self._armed is not None and position >= self._armed[0]:
                     self._since_armed += frame.samples
-                self.last_forwarded_at = time.perf_counter()
+                if loud:
+                    self.last_sound_at = time.perf_counter()
         frame.pts = self._sent
         frame.time_base = _TIME_BASE
         self._sent += frame.samples

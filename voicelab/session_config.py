@@ -26,6 +26,9 @@ OPENAI_MODELS = (
 )
 TRANSCRIPTION_MODELS = ("gpt-4o-mini-transcribe", "gpt-4o-transcribe", "whisper-1")
 MAX_OUTPUT_TOKENS = 4096
+#: What a backend that has temperature uses when none is set (OpenAI's beta default, which
+#: the local server keeps); a cleared temperature is sent as this.
+DEFAULT_TEMPERATURE = 0.8
 
 Backend = Literal["local", "openai"]
 
@@ -177,7 +180,8 @@ def session_update(old: SessionConfig, new: SessionConfig, backend: Backend) -> 
     """The ``session`` of a ``session.update`` carrying only what changed from ``old`` to
     ``new`` (empty when nothing did). Turn detection, transcription and noise reduction go
     as whole objects, as the server replaces them whole; a cleared instruction is sent as
-    ``""``. Fields needing a reconnect are left out: the caller decides what to do."""
+    ``""`` and a cleared temperature as ``DEFAULT_TEMPERATURE``. Fields needing a reconnect
+    are left out: the caller decides what to do."""
     before, after = old.to_session(backend), new.to_session(backend)
     update: dict[str, Any] = {}
     for key in ("instructions", "output_modalities", "max_output_tokens", "temperature"):
@@ -185,6 +189,8 @@ def session_update(old: SessionConfig, new: SessionConfig, backend: Backend) -> 
             update[key] = after[key]
     if "instructions" in before and "instructions" not in after:
         update["instructions"] = ""
+    if "temperature" in before and "temperature" not in after:
+        update["temperature"] = DEFAULT_TEMPERATURE  # cleared: back to the default
     for side, names in (
         ("input", ("transcription", "noise_reduction", "turn_detection")),
         ("output", ("voice", "speed")),

@@ -11,7 +11,7 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from components import live_status, presets, sidebar
+from components import live_status, sidebar
 from voicelab.bridge import CONNECTED, Snapshot
 from voicelab.live_settings import LiveSettings, LiveStatus
 
@@ -34,15 +34,13 @@ def refuse() -> None:
 
 live: LiveSettings | None = st.session_state.get(LIVE)
 if live is not None:
-    status = live.status()
-    if status.refused_fields and status.applied is not None:
-        presets.put_back(status.refused_fields, status.applied)
-        live.acknowledge_refusal()
+    live_status.put_back_refused(live.status(), live.acknowledge_refusal)
 
 choice = sidebar.render()
 if choice.config is not None:
     if live is None:
         live = st.session_state[LIVE] = LiveSettings(choice.config, choice.backend)
+        live.on_event({"type": "session.created", "session": {}})  # the call is up
     elif event := live.want(choice.config):
         st.session_state[SENT] = event
 

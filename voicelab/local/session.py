@@ -15,7 +15,7 @@ from typing import Any
 from voicelab.local import errors
 from voicelab.local.errors import RealtimeError
 from voicelab.local.ids import new_id
-from voicelab.session_config import VOICES
+from voicelab.session_config import DEFAULT_TEMPERATURE, VOICES
 
 EAGERNESS = ("low", "medium", "high", "auto")
 MAX_OUTPUT_TOKENS = 4096
@@ -215,7 +215,6 @@ SEMANTIC_VAD_DEFAULTS: dict[str, Any] = {
     "interrupt_response": True,
 }
 DEFAULT_INSTRUCTIONS = "You are a helpful, friendly voice assistant. Keep your answers short."
-DEFAULT_TEMPERATURE = 0.8
 
 
 def default_session(model: str = "gpt-realtime") -> dict[str, Any]:
