@@ -139,6 +139,20 @@ def test_a_refusal_is_acknowledged_only_for_the_fields_put_back():
     assert live.status().refused_fields == ()
 
 
+def test_speed_changed_during_an_answer_waits_for_its_end_and_the_rest_goes_now():
+    live = live_call()
+    live.on_event({"type": "response.created", "response": {"id": "r"}})
+    now = live.want(BASE.replace(speed=1.3, threshold=0.7))
+    assert now["session"] == vad(threshold=0.7)  # OpenAI refuses speed mid-response
+    assert live.status().fields == {"speed": PENDING, "threshold": PENDING}
+    assert live.on_event(CONFIRMED) is None  # the answer is still running
+    assert live.status().fields == {"speed": PENDING, "threshold": APPLIED}
+    later = live.on_event({"type": "response.done", "response": {"id": "r"}})
+    assert later["session"] == {"type": "realtime", "audio": {"output": {"speed": 1.3}}}
+    live.on_event(CONFIRMED)
+    assert live.status().applied == BASE.replace(speed=1.3, threshold=0.7)
+
+
 def test_settings_changed_before_the_call_is_up_go_out_once_it_is():
     live = LiveSettings(BASE, "local")
     assert live.want(BASE.replace(speed=1.3)) is None  # no session.created yet

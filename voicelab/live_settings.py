@@ -5,7 +5,8 @@ A change goes out as one ``session.update`` holding only what changed. Each sett
 "pending" until ``session.updated`` confirms it ("applied"), or "refused" with the server's
 reason (its ``error`` names our ``event_id``), after which the effective value is the last
 confirmed one. Settings no update can change (the model; the voice once the model has
-spoken) are "needs reconnect" and are never sent.
+spoken) are "needs reconnect" and are never sent. The speed, which OpenAI changes only
+between responses, stays pending while one runs and goes when it is done.
 
 At most one update is in flight. ``session.updated`` does not name the update it answers,
 so with several in flight one lost or reordered answer would credit the wrong change; with
@@ -23,6 +24,7 @@ from typing import Any
 
 from voicelab.events import error_text
 from voicelab.session_config import (
+    BETWEEN_RESPONSES,
     LOCKED_AFTER_AUDIO,
     RECONNECT_FIELDS,
     Backend,
@@ -62,6 +64,7 @@ class LiveSettings:
         self._in_flight: _Update | None = None
         self._waiting: SessionConfig | None = None  # asked for while one was in flight
         self._created = False  # the server has sent session.created
+        self._responding = False  # between response.created and response.done
         self._fields: dict[str, str] = {}
         self._refusal: str | None = None
         self._refused_fields: tuple[str, ...] = ()
@@ -106,11 +109,20 @@ class LiveSettings:
         return {name: getattr(self._requested, name) for name in changed if name in self._frozen()}
 
     def _update_for(self, new: SessionConfig) -> dict[str, Any] | None:
-        target = new.replace(**self._mark_reconnect(new))
+        later = {
+            name: getattr(self._requested, name)
+            for name in BETWEEN_RESPONSES
+            if self._responding and getattr(new, name) != getattr(self._requested, name)
+        }
+        target = new.replace(**self._mark_reconnect(new), **later)
         names = changed_fields(self._requested, target)
         for name, state in list(self._fields.items()):
             if state == PENDING and name not in names:
                 del self._fields[name]  # waited, then changed back: nothing to send
+        if later:
+            self._waiting = new  # the rest goes now; these once the response is done
+            for name in later:
+                self._fields[name] = PENDING
         session = session_update(self._requested, target, self.backend)
         if not session:
             return None
@@ -129,6 +141,8 @@ class LiveSettings:
             self.audio_heard = True
         elif kind == "session.created":
             self._created = True
+        elif kind in ("response.created", "response.done"):
+            self._responding = kind == "response.created"
         elif kind == "session.updated" and update is not None:
             self._in_flight = None
             self.applied = self.applied.replace(**update.changes)

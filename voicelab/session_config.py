@@ -166,6 +166,8 @@ class SessionConfig:
 RECONNECT_FIELDS = frozenset({"model"})
 #: Fields that can change live only until the model has spoken in the call.
 LOCKED_AFTER_AUDIO = frozenset({"voice"})
+#: Fields OpenAI changes only between responses (refused while one runs): they wait.
+BETWEEN_RESPONSES = frozenset({"speed"})
 
 
 def changed_fields(old: SessionConfig, new: SessionConfig) -> tuple[str, ...]:
