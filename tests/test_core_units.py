@@ -16,8 +16,8 @@ from pydantic import BaseModel
 
 from voicelab import events
 from voicelab.audio import WEBRTC_RATE
-from voicelab.bridge import Snapshot, Target
-from voicelab.conversation import Transcript
+from voicelab.bridge import Snapshot, Target, carried_to_model
+from voicelab.conversation import NOT_TRANSCRIBED, Transcript, Turn
 from voicelab.local.session import SERVER_VAD_DEFAULTS
 from voicelab.relay_track import FrameRelayTrack
 from voicelab.session_config import REFUSED_FIELDS, ConfigError, SessionConfig, accepts
@@ -307,7 +307,35 @@ def test_without_transcription_a_spoken_turn_says_so_instead_of_waiting_forever(
     t.apply({"type": "input_audio_buffer.speech_started", "item_id": "u1"})
     assert t.turns()[0].status == "streaming"
     t.apply({"type": "input_audio_buffer.committed", "item_id": "u1", "previous_item_id": None})
-    assert (t.turns()[0].text, t.turns()[0].status) == ("(speech; transcription is off)", "done")
+    assert (t.turns()[0].text, t.turns()[0].status) == (NOT_TRANSCRIBED, "done")
+
+
+def test_reconnect_carries_to_the_model_only_turns_said_in_full():
+    said = [Turn("u1", "user", "hello", "done"), Turn("a1", "assistant", "hi there", "done")]
+    not_carried = [
+        Turn("a2", "assistant", "once upon a time there was", "interrupted"),
+        Turn("u2", "user", "(not transcribed: timeout)", "failed"),
+        Turn("u3", "user", NOT_TRANSCRIBED, "done"),
+        Turn("u4", "user", "", "done"),
+        Turn("a3", "assistant", "still talk", "streaming"),
+    ]
+    assert [t for t in said + not_carried if carried_to_model(t)] == said
+
+
+def test_carried_turns_show_as_they_were_and_their_echo_is_not_shown_twice():
+    t = Transcript()
+    earlier = (Turn("u1", "user", "hello", "done"), Turn("a1", "assistant", "once", "interrupted"))
+    t.carry(earlier, hidden=("voicelab_carried_1_0",))
+    t.apply({"type": "conversation.item.added", "previous_item_id": None,
+             "item": {"id": "voicelab_carried_1_0", "type": "message", "role": "user",
+                      "content": [{"type": "input_text", "text": "hello"}]}})  # fmt: skip
+    t.apply({"type": "conversation.item.input_audio_transcription.completed",
+             "item_id": "u9", "transcript": "and tomorrow"})  # fmt: skip
+    assert [(x.text, x.status) for x in t.turns()] == [
+        ("hello", "done"),
+        ("once", "interrupted"),
+        ("and tomorrow", "done"),
+    ]
 
 
 async def test_relay_silence_keeps_pace_with_the_wall_clock():

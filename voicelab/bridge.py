@@ -27,7 +27,7 @@ import av
 from voicelab import signaling
 from voicelab.audio import FRAME_MS
 from voicelab.connection import EventTooLarge, RealtimeConnection
-from voicelab.conversation import Transcript, Turn
+from voicelab.conversation import NOT_TRANSCRIBED, Transcript, Turn
 from voicelab.event_log import EventLog, Logged
 from voicelab.events import message_item
 from voicelab.live_settings import LiveSettings, LiveStatus
@@ -46,8 +46,9 @@ _numbers = itertools.count(1)
 def carried_to_model(turn: Turn) -> bool:
     """Is an earlier turn re-sent to the model on reconnect? Only what was said in full:
     after a truncate OpenAI keeps no text of an interrupted answer (the user did not hear
-    the rest), and a failed transcription has none. The page still shows every turn."""
-    return turn.status == "done" and bool(turn.text)
+    the rest), and a failed or switched-off transcription has none. The page still shows
+    every turn."""
+    return turn.status == "done" and bool(turn.text) and turn.text != NOT_TRANSCRIBED
 
 
 class BridgeError(ValueError):

@@ -18,6 +18,8 @@ Role = Literal["user", "assistant"]
 #: streaming: text still arriving · done: final text · interrupted: cut off by the user or a
 #: cancel · failed: no text will come (e.g. transcription failed)
 Status = Literal["streaming", "done", "interrupted", "failed"]
+#: A user turn's text when the session does not transcribe: something was said, not what.
+NOT_TRANSCRIBED = "(speech; transcription is off)"
 
 
 @dataclass(frozen=True)
@@ -160,7 +162,7 @@ class Transcript:
         turn = self._ensure(item_id, "user", event.get("previous_item_id"))
         committed = event["type"] == "input_audio_buffer.committed"
         if committed and not self.transcribing and turn is not None and not turn.text:
-            self._set(turn, text="(speech; transcription is off)", status="done")
+            self._set(turn, text=NOT_TRANSCRIBED, status="done")
 
     def _session(self, event: dict[str, Any]) -> None:
         session = event.get("session") or {}
