@@ -91,14 +91,20 @@ async def test_no_cut_for_an_answer_already_heard_in_full_or_never_started():
     assert tracker.cut(relay)["item_id"] == "item_r2"
 
 
-def test_a_late_cleared_for_an_answer_already_cut_leaves_the_next_one_playing():
+async def test_a_late_cleared_for_an_answer_already_cut_leaves_the_next_one_playing():
     relay, tracker = FrameRelayTrack(max_frames=100), PlaybackTracker()
     answer_starts(tracker, relay, "r1")
     tracker.cut(relay)  # barge-in or Interrupt
     assert not tracker.clears_playing("r1")  # the server confirming that cut
     answer_starts(tracker, relay, "r2")
+    relay.put(frame())
+    await send(relay, 1)
+    late = {"type": "output_audio_buffer.cleared", "response_id": "r1"}
     assert not tracker.clears_playing("r1")  # … even after the next answer has begun
+    tracker.on_event(late, relay)
     assert tracker.clears_playing("r2") and tracker.clears_playing(None)
+    # and it did not make the bookkeeping think r2 had stopped: a cut still truncates r2
+    assert tracker.cut(relay)["item_id"] == "item_r2"
 
 
 # --- the whole path on loopback -------------------------------------------------------------

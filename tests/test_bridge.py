@@ -163,6 +163,7 @@ async def test_a_browser_leg_that_never_sends_audio_does_not_keep_the_call(serve
     # The on_ended of an earlier leg, arriving late: this call has had no frame, so it is
     # not this call's leg that ended, and the call stays (the watchdog still ends it).
     bridge.on_browser_ended()
+    await asyncio.sleep(0.5)  # on_ended decides after 0.3 s
     assert bridge.active
     snap = await until(bridge, lambda s: s.status == ERROR, timeout=10)
     assert "sent no audio for 1 s" in snap.problem

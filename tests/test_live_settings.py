@@ -81,10 +81,37 @@ def test_pending_then_applied_then_refused():
     assert status.fields == {"threshold": APPLIED, "speed": REFUSED}
     assert status.refusal == "No. (nope)" and status.refused_fields == ("speed",)
     assert status.applied.speed == 1.0  # the effective value stays
-    # asking again for the refused value sends it again (the base rolled back)
-    third = live.want(BASE.replace(threshold=0.8, speed=1.4))
-    assert third["session"] == {"type": "realtime", "audio": {"output": {"speed": 1.4}}}
-    assert live.status().updates_sent == 3
+    # A change already on its way (a debounce timer holding the sidebar as it was before
+    # the page put the control back) does not resend the refused value with it.
+    stale = live.want(BASE.replace(threshold=0.7, speed=1.4))
+    assert stale["session"] == vad(threshold=0.7)
+    live.on_event(CONFIRMED)
+    assert live.status().fields == {"threshold": APPLIED, "speed": REFUSED}
+    # once the page has put the control back, asking again for the value sends it again
+    live.acknowledge_refusal(("speed",))
+    again = live.want(BASE.replace(threshold=0.7, speed=1.4))
+    assert again["session"] == {"type": "realtime", "audio": {"output": {"speed": 1.4}}}
+    assert live.status().updates_sent == 4
+
+
+def test_a_change_the_server_holds_nothing_of_is_not_left_pending():
+    live = LiveSettings(BASE, "openai")
+    live.on_event(CREATED)
+    in_flight = live.want(BASE.replace(speed=1.2))
+    assert live.want(BASE.replace(speed=1.2, temperature=0.3, eagerness="high")) is None
+    assert live.on_event(CONFIRMED) is None  # nothing of that reaches an OpenAI session
+    assert live.status().fields == {"speed": APPLIED}
+    assert in_flight is not None and live.status().applied.temperature == 0.3
+
+
+def test_a_speed_refused_because_an_answer_began_goes_again_after_it():
+    live = live_call()
+    sent = live.want(BASE.replace(speed=1.3))  # idle when it left …
+    live.on_event({"type": "response.created", "response": {"id": "r"}})  # … server VAD
+    assert live.on_event(refusal(sent, "Cannot update speed during a response.")) is None
+    assert live.status().fields == {"speed": PENDING} and live.status().refusal is None
+    again = live.on_event({"type": "response.done", "response": {"id": "r"}})
+    assert again["session"] == {"type": "realtime", "audio": {"output": {"speed": 1.3}}}
 
 
 def test_an_error_about_something_else_changes_nothing():
@@ -245,8 +272,11 @@ async def test_reconnect_changes_what_no_update_can_and_carries_the_conversation
         )
         assert after.session["audio"]["output"]["voice"] == "shimmer"
         assert after.turns == before.turns  # shown as they were, each once
-        held = server.calls[after.call_id].conversation.turns()
-        assert [(t.role, t.text) for t in held] == [(t.role, t.text) for t in before.turns]
+        conversation = server.calls[after.call_id].conversation
+        await until(bridge, lambda s: len(conversation.turns()) == 2, what="both turns carried")
+        assert [(t.role, t.text) for t in conversation.turns()] == [
+            (t.role, t.text) for t in before.turns
+        ]
         await asyncio.sleep(0.3)
         assert list(server.calls) == [after.call_id], "the old call was not hung up"
         # the model sees the earlier turns: the local responder's reply is seeded by them
@@ -271,8 +301,10 @@ async def test_reconnect_shows_an_interrupted_answer_but_does_not_carry_it_to_th
         after = await until(bridge, lambda s: s.status == CONNECTED and s.call_id != first.call_id)
         # The user heard only the start of the answer, and after a truncate OpenAI keeps no
         # text of it: the new call must not believe the whole answer was said.
-        held = server.calls[after.call_id].conversation.turns()
-        assert [(t.role, t.text) for t in held] == [("user", STORY)]
+        conversation = server.calls[after.call_id].conversation
+        await until(bridge, lambda s: conversation.turns(), what="the carried item taken")
+        await asyncio.sleep(0.3)  # anything else carried would have arrived with it
+        assert [(t.role, t.text) for t in conversation.turns()] == [("user", STORY)]
         sent = [e.event["item"] for e in bridge.events("conversation.item.create")]
         assert [item["role"] for item in sent] == ["user"]
         await asyncio.sleep(0.3)

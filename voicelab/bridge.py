@@ -446,13 +446,14 @@ class _Call:
             return
         try:
             self._send(event)
-        except (EventTooLarge, ConnectionError) as exc:
-            # Reported as the server would: an error naming the update.
+        except Exception as exc:
+            # Reported as the server would, an error naming the update, so it is never left
+            # in flight with every later change waiting behind it.
+            if not isinstance(exc, (EventTooLarge, ConnectionError)):
+                log.exception("could not send a session.update")
+            message = str(exc) if isinstance(exc, EventTooLarge) else "It could not be sent."
             self._on_event(
-                {
-                    "type": "error",
-                    "error": {"message": str(exc), "event_id": event["event_id"]},
-                }
+                {"type": "error", "error": {"message": message, "event_id": event["event_id"]}}
             )
 
     def _send(self, event: dict[str, Any]) -> None:
@@ -661,23 +662,27 @@ class _Call:
             waiting_update = self.live.on_event(event)
             if kind in ("session.created", "session.updated"):
                 self.effective_session = event.get("session")
-        if kind == "session.created" and self._created is not None:
-            self.connect_ms = (time.perf_counter() - self.started_at) * 1000.0
-            if self.relay is not None:
-                self.relay.drop_queued()  # audio from before the call existed is stale
-            # The silent-browser watchdog starts now, even if no frame ever arrives (a
-            # browser leg that connected but delivers nothing must not keep a call open).
-            self.watch_since = time.monotonic()
-            self._carry_over()
-            self._created.set()
-            self.bridge._report(self, CONNECTED)
-        elif kind == "input_audio_buffer.speech_started" and self._interrupts():
-            self._cut_playback()  # barge-in: stop talking over the user now
-        elif kind == "output_audio_buffer.cleared" and self.playback.clears_playing(
-            event.get("response_id")
-        ):
-            self._cut_playback()
-        self._send_update(waiting_update)  # after the carry-over, on session.created
+        try:
+            if kind == "session.created" and self._created is not None:
+                self.connect_ms = (time.perf_counter() - self.started_at) * 1000.0
+                if self.relay is not None:
+                    self.relay.drop_queued()  # audio from before the call existed is stale
+                # The silent-browser watchdog starts now, even if no frame ever arrives (a
+                # browser leg that connected but delivers nothing must not keep a call open).
+                self.watch_since = time.monotonic()
+                self._carry_over()
+                self._created.set()
+                self.bridge._report(self, CONNECTED)
+            elif kind == "input_audio_buffer.speech_started" and self._interrupts():
+                self._cut_playback()  # barge-in: stop talking over the user now
+            elif kind == "output_audio_buffer.cleared" and self.playback.clears_playing(
+                event.get("response_id")
+            ):
+                self._cut_playback()
+        finally:
+            # After the carry-over on session.created; sent even if the above failed, since
+            # live settings now hold it as in flight.
+            self._send_update(waiting_update)
 
     def _interrupts(self) -> bool:
         """Does the user's speech cut the model off in the session in force?"""

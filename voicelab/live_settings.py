@@ -68,6 +68,9 @@ class LiveSettings:
         self._fields: dict[str, str] = {}
         self._refusal: str | None = None
         self._refused_fields: tuple[str, ...] = ()
+        # The refused values, until the page has put those controls back: a change already
+        # on its way (a debounce timer holds the sidebar as it was) must not resend them.
+        self._refused_values: dict[str, Any] = {}
         self.audio_heard = False
         self.updates_sent = 0
 
@@ -84,7 +87,7 @@ class LiveSettings:
         """The ``session.update`` event to send now for ``new``, or None: nothing can go,
         or it must wait (then ``on_event`` returns it when its turn comes)."""
         if self._in_flight is not None or not self._created:
-            self._waiting = new
+            new = self._waiting = self._without_refused(new)
             for name in changed_fields(self._requested, new):
                 if name not in self._frozen():
                     self._fields[name] = PENDING
@@ -108,7 +111,17 @@ class LiveSettings:
                 del self._fields[name]  # changed back: nothing to reconnect for
         return {name: getattr(self._requested, name) for name in changed if name in self._frozen()}
 
+    def _without_refused(self, new: SessionConfig) -> SessionConfig:
+        return new.replace(
+            **{
+                name: getattr(self.applied, name)
+                for name, value in self._refused_values.items()
+                if getattr(new, name) == value
+            }
+        )
+
     def _update_for(self, new: SessionConfig) -> dict[str, Any] | None:
+        new = self._without_refused(new)
         later = {
             name: getattr(self._requested, name)
             for name in BETWEEN_RESPONSES
@@ -125,6 +138,11 @@ class LiveSettings:
                 self._fields[name] = PENDING
         session = session_update(self._requested, target, self.backend)
         if not session:
+            # Changed, but not in anything the server holds (blank instructions, eagerness
+            # under server VAD, a temperature this backend never gets): nothing to wait for.
+            self._requested = self.applied = target
+            for name in names:
+                self._fields.pop(name, None)
             return None
         update = _Update(f"voicelab_{next(_ids)}", {n: getattr(target, n) for n in names})
         self._in_flight, self._requested = update, target
@@ -155,15 +173,18 @@ class LiveSettings:
                 return None
             self._in_flight = None
             refused = tuple(update.changes)
-            for name in refused:
-                self._fields[name] = REFUSED
-            self._refusal = error_text(event)
-            self._refused_fields = refused
-            self._requested = self.applied  # what is in force is what was confirmed
-            if self._waiting is not None:
-                # The page puts the refused controls back; what waits must not resend them.
-                back = {name: getattr(self.applied, name) for name in refused}
-                self._waiting = self._waiting.replace(**back)
+            if self._responding and set(refused) <= BETWEEN_RESPONSES:
+                # A response began before the server took the update (server VAD can start
+                # one at any time): not a no, a "not now". It goes again when that is done.
+                self._waiting = self._waiting or self._requested
+                self._requested = self.applied
+            else:
+                for name in refused:
+                    self._fields[name] = REFUSED
+                self._refusal = error_text(event)
+                self._refused_fields = refused
+                self._refused_values = dict(update.changes)
+                self._requested = self.applied  # what is in force is what was confirmed
         else:
             return None
         if self._in_flight is None and self._created and self._waiting is not None:
@@ -176,3 +197,4 @@ class LiveSettings:
         newer refusal stays until it has been shown too."""
         if self._refused_fields == fields:
             self._refused_fields = ()
+            self._refused_values = {}

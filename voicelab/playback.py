@@ -85,7 +85,10 @@ class PlaybackTracker:
                 output.mark()
                 self._playing, self._sending = answer, True
         elif kind in ("output_audio_buffer.stopped", "output_audio_buffer.cleared"):
-            self._sending = False
+            playing = self._playing
+            response_id = event.get("response_id")
+            if playing is None or response_id in (None, playing.response_id):
+                self._sending = False  # not for a late word about an earlier answer
 
     def clears_playing(self, response_id: Any) -> bool:
         """Does an ``output_audio_buffer.cleared`` naming ``response_id`` concern what is
