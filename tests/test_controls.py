@@ -155,8 +155,9 @@ async def test_prefix_padding_starts_the_turn_that_much_earlier(server):
         long = await turn_ms(asked)
         print(f"turn length {short} ms at 300 ms padding, {long} ms at 1000 ms")
         # 700 ms more, give or take where the VAD finds the same phrase's start and end
-        # (±130 ms seen under load); without the padding the two would differ by about 0.
-        assert 450 <= long - short <= 950, f"turn {short} ms at 300 ms padding, {long} at 1000"
+        # (usually ±30 ms; up to 290 ms seen once in CI on a loaded 2-core machine); without
+        # the padding the two would differ by about 0, so half the effect still tells.
+        assert 350 <= long - short <= 1050, f"turn {short} ms at 300 ms padding, {long} at 1000"
 
 
 async def test_high_eagerness_answers_sooner_than_low(server):
