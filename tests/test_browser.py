@@ -225,8 +225,21 @@ def wait_text(page: Page, selector: str, check, timeout_s: float) -> str:
     )
 
 
+def words_of(text: str) -> set[str]:
+    return set(re.findall(r"[a-z']+", text.lower()))
+
+
 def heard_the_phrase(text: str) -> bool:
-    return len({SOUNDS[w] for w in re.findall(r"[a-z]+", text.lower()) if w in SOUNDS}) >= 2
+    """Speech came through: several words, at least one of the phrase's by sound. (How well
+    PocketSphinx hears Chrome-processed audio is not this test's subject; it varies from
+    two phrase words to one, e.g. "but is that where they're like you are you to do".)"""
+    heard = words_of(text) - {"you"}  # the panel's own heading
+    return len(heard) >= 3 and any(w in SOUNDS for w in heard)
+
+
+def quotes(reply: str, heard: str) -> bool:
+    """The local responder's reply quotes what it heard: the voice went both ways."""
+    return bool(words_of(heard) - {"you"}) and words_of(heard) - {"you"} <= words_of(reply)
 
 
 def type_message(page: Page, text: str) -> None:
@@ -277,7 +290,8 @@ def test_talk_in_the_browser_hear_the_reply_and_hang_up(page: Page, realtime_ser
 
     you = wait_text(page, ".st-key-panel-you", heard_the_phrase, 45)
     # The local responder quotes what it heard, so its reply carries the same words.
-    assistant = wait_text(page, ".st-key-panel-assistant", heard_the_phrase, 30)
+    you_now = page.locator(".st-key-panel-you").inner_text  # the final transcript, once done
+    assistant = wait_text(page, ".st-key-panel-assistant", lambda t: quotes(t, you_now()), 30)
     time.sleep(2.0)
     meter = frame.evaluate("() => window.__vlMeter")
     assert meter["max"] > 0.02 and meter["loud"] > 25, meter  # > 0.5 s of audible reply
