@@ -5,10 +5,17 @@ shared sidebar; pages hold layout only.
 """
 
 import streamlit as st
+from streamlit import config as st_config
 
 from components import backend, call, live_status, presets, sidebar
 
 st.set_page_config(page_title="Voice Lab", page_icon="🎙️", layout="wide")
+# The call's audio runs in this process. Streamlit's full gc.collect() after every script
+# run, each fragment rerun included, held the GIL for over half of every second while the
+# live panels polled: the browser got 8-40 of its 50 voice packets a second and the
+# microphone queue overflowed. Python's own generational collector still runs.
+if st.get_option("runner.postScriptGC"):
+    st_config.set_option("runner.postScriptGC", False)
 
 bridge = call.bridge()
 live_status.put_back_refused(bridge.snapshot().live, bridge.acknowledge_refusal)
