@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import time
 
 import av
 import numpy as np
@@ -339,8 +340,8 @@ def test_carried_turns_show_as_they_were_and_their_echo_is_not_shown_twice():
 
 
 async def test_relay_silence_keeps_pace_with_the_wall_clock():
-    """aiortc stamps RTP time by samples sent: silence must go out every 20 ms, not every
-    ``gap_s``, or the receiver's jitter buffer drifts."""
+    """aiortc stamps RTP time from the pts, which counts samples sent: silence must go out
+    every 20 ms, not every ``gap_s``, or the receiver's jitter buffer drifts."""
     track = FrameRelayTrack(gap_s=0.04)
     started = asyncio.get_running_loop().time()
     for _ in range(15):
@@ -348,6 +349,27 @@ async def test_relay_silence_keeps_pace_with_the_wall_clock():
     elapsed = asyncio.get_running_loop().time() - started
     assert frame.pts == 14 * 960 and track.filled == 15
     assert 0.25 < elapsed < 0.6, elapsed  # 15 frames of 20 ms, plus one gap of slack
+    track.stop()
+
+
+async def test_after_a_stall_the_relay_jumps_rtp_time_over_it():
+    """The loop blocked for 0.3 s (the GIL held elsewhere in the process): RTP time must show
+    a gap. Run on, the frames after it would look late to the receiver, whose jitter buffer
+    then holds that much more delay for seconds."""
+    track = FrameRelayTrack(gap_s=0.04)
+    first = await track.recv()
+    spoken = av.AudioFrame.from_ndarray(
+        np.full((1, 1920), 7, np.int16), format="s16", layout="stereo"
+    )
+    spoken.sample_rate = WEBRTC_RATE
+    time.sleep(0.3)  # the stall under test: the whole loop blocked
+    track.put(spoken)  # arrived during the stall: late, but not lost
+    after = await track.recv()
+    following = await track.recv()
+    assert int(after.to_ndarray()[0, 0]) == 7
+    assert after.pts - first.pts >= 0.25 * WEBRTC_RATE, after.pts
+    assert after.pts % 960 == 0 and following.pts == after.pts + 960
+    assert track.skipped_s >= 0.25
     track.stop()
 
 

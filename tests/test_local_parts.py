@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -231,6 +232,24 @@ async def test_pcm_track_paces_clears_and_bounds():
     assert mic.buffered_samples == WEBRTC_RATE
     track.stop()
     mic.stop()
+
+
+async def test_pcm_track_jumps_over_a_stall_instead_of_bursting():
+    """After its loop stalled, the track goes on at real time from now (the pts jumps), as a
+    live source would: a burst of the frames it missed arrives as audio every jitter buffer
+    downstream must hold (0.23 s more in Chromium after the synthesis of a reply)."""
+    track = PcmTrack(max_buffer_s=2.0)
+    track.push(np.full(WEBRTC_RATE // 2, 1000, np.int16))
+    loop = asyncio.get_running_loop()
+    first = await track.recv()
+    time.sleep(0.3)  # the stall under test: the whole loop blocked
+    t0 = loop.time()
+    frames = [await track.recv() for _ in range(5)]
+    assert loop.time() - t0 >= 0.06  # paced: four 20 ms waits, not a burst
+    assert frames[0].pts - first.pts >= 0.25 * WEBRTC_RATE, frames[0].pts
+    assert [f.pts - frames[0].pts for f in frames] == [0, 960, 1920, 2880, 3840]
+    assert track.sent_total == 6 * 960  # nothing pushed was skipped, only stream time
+    track.stop()
 
 
 def test_core_never_imports_streamlit():

@@ -16,6 +16,21 @@ WEBRTC_RATE = 48_000
 #: One RTP audio packet holds 20 ms.
 FRAME_MS = 20
 WEBRTC_FRAME_SAMPLES = WEBRTC_RATE * FRAME_MS // 1000
+#: A frame due longer ago than this means the sending loop stalled, not jitter.
+STALL_S = 0.1
+
+
+def stall_jump(late_s: float) -> int:
+    """Samples (whole frames) to move an outgoing track's pts past a stall of its loop.
+
+    A live source's clock runs on through a stall, so the far side hears a gap. Bursting
+    out the missed frames instead, or running the timestamps on, makes the frames after it
+    look late, and every jitter buffer downstream holds that delay for seconds after: the
+    local server's synthesis of a reply left Chromium holding 0.23 s more.
+    """
+    behind = int(late_s * WEBRTC_RATE)
+    return behind - behind % WEBRTC_FRAME_SAMPLES
+
 
 _SILENCE_DBFS = -100.0
 

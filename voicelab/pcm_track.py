@@ -19,7 +19,7 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from voicelab.audio import WEBRTC_FRAME_SAMPLES, WEBRTC_RATE, mono_frame
+from voicelab.audio import STALL_S, WEBRTC_FRAME_SAMPLES, WEBRTC_RATE, mono_frame, stall_jump
 
 
 class BufferFull(Exception):
@@ -56,6 +56,7 @@ class PcmTrack(MediaStreamTrack):
         self._waiters: list[tuple[int, asyncio.Future[bool]]] = []
         self._start: float | None = None
         self._pts = 0
+        self.skipped_samples = 0  # stream time jumped over after stalls
         self._silence = np.zeros(WEBRTC_FRAME_SAMPLES, dtype=np.int16)
 
     @property
@@ -158,6 +159,10 @@ class PcmTrack(MediaStreamTrack):
             wait = self._start + self._pts / WEBRTC_RATE - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
+            elif wait < -STALL_S:  # the loop stalled: go on from now, not in a burst
+                jump = stall_jump(-wait)
+                self._pts += jump
+                self.skipped_samples += jump
         if self._buffered:
             samples, real = self._take(WEBRTC_FRAME_SAMPLES)
             self.sent_total += real

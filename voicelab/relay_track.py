@@ -27,7 +27,7 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from voicelab.audio import WEBRTC_FRAME_SAMPLES, WEBRTC_RATE
+from voicelab.audio import STALL_S, WEBRTC_FRAME_SAMPLES, WEBRTC_RATE, stall_jump
 
 _TIME_BASE = fractions.Fraction(1, WEBRTC_RATE)
 #: A frame whose peak is at most this (-60 dBFS) has no sound in it.
@@ -80,13 +80,16 @@ class FrameRelayTrack(MediaStreamTrack):
         self._since_armed = 0  # samples sent from the armed position on
         self._arrived: asyncio.Event | None = None
         self.gap_s = gap_s
-        self._sent = 0  # samples sent, which is also the next frame's pts
+        # The next frame's pts, which aiortc's encoder turns into its RTP timestamp: the
+        # samples sent plus the time skipped over in stalls.
+        self._pts = 0
         self._clock = 0.0  # wall time at which sample 0 was due
         self._zeros = np.zeros((1, WEBRTC_FRAME_SAMPLES * 2), dtype=np.int16)
         self.delays = DelayStats()
         self.forwarded = 0  # frames of real audio sent
         self.forwarded_samples = 0
         self.filled = 0  # frames of silence sent because nothing had arrived
+        self.skipped_s = 0.0  # RTP time jumped over in stalls
         self.cleared_frames = 0
         #: perf_counter time the last frame with sound in it went out (the idle upstream
         #: sends silence all the time, so "a frame went out" says nothing).
@@ -172,15 +175,17 @@ class FrameRelayTrack(MediaStreamTrack):
             self._loop = self._loop or asyncio.get_running_loop()
             self._arrived = asyncio.Event()
             self._clock = now
-        # aiortc's Opus encoder stamps RTP time by samples sent, so the samples sent must
-        # keep pace with the wall clock or the receiver's jitter buffer drifts. Silence fills
-        # in only when nothing has arrived by the time the next 20 ms is due (plus
-        # ``gap_s`` of slack for jitter); after a long stall the clock skips ahead instead
-        # of bursting out the silence it missed.
-        due = self._clock + self._sent / WEBRTC_RATE
-        if due < now - 0.1:
-            self._clock += now - due
-            due = now
+        # RTP time (the pts) keeps pace with the wall clock, or the receiver's jitter buffer
+        # drifts. Silence fills in only when nothing has arrived by the time the next 20 ms
+        # is due (plus ``gap_s`` of slack for jitter). After a stall of this process the pts
+        # jumps over it (``stall_jump``) rather than running on, which makes every frame
+        # after the stall look that late to the receiver's jitter buffer.
+        due = self._clock + self._pts / WEBRTC_RATE
+        if due < now - STALL_S:
+            jump = stall_jump(now - due)
+            self._pts += jump
+            self.skipped_s += jump / WEBRTC_RATE
+            due = self._clock + self._pts / WEBRTC_RATE
         if not self._frames:
             self._arrived.clear()
             with contextlib.suppress(asyncio.TimeoutError):
@@ -203,7 +208,7 @@ class FrameRelayTrack(MediaStreamTrack):
                     self._since_armed += frame.samples
                 if loud:
                     self.last_sound_at = time.perf_counter()
-        frame.pts = self._sent
+        frame.pts = self._pts
         frame.time_base = _TIME_BASE
-        self._sent += frame.samples
+        self._pts += frame.samples
         return frame
