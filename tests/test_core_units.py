@@ -373,6 +373,41 @@ async def test_after_a_stall_the_relay_jumps_rtp_time_over_it():
     track.stop()
 
 
+async def test_a_burst_of_silence_is_trimmed_back_to_the_clock_and_sound_never_is():
+    """Frames that queued up during a stall arrive together; sent at once they would sit in
+    the receiver's jitter buffer as delay. Silent ones are dropped while the stream runs
+    over 100 ms ahead of the clock; a frame with sound goes out whatever the lead."""
+
+    def frame(value: int) -> av.AudioFrame:
+        f = av.AudioFrame.from_ndarray(
+            np.full((1, 1920), value, np.int16), format="s16", layout="stereo"
+        )
+        f.sample_rate = WEBRTC_RATE
+        return f
+
+    track = FrameRelayTrack(max_frames=100, gap_s=0.04)
+    await track.recv()  # the clock starts
+    for _ in range(15):
+        track.put(frame(0))
+    track.put(frame(1000))
+    for _ in range(5):
+        track.put(frame(0))
+    sent = []
+    while track.queued_frames:
+        sent.append(await track.recv())
+    assert [int(f.to_ndarray().max()) for f in sent].count(1000) == 1
+    assert track.forwarded <= 8 and track.trimmed >= 13, (track.forwarded, track.trimmed)
+    # Every frame passed counts as far as the answer got, sent or trimmed.
+    assert track.heard_samples == (track.forwarded + track.trimmed) * 960
+    for _ in range(10):  # back on the clock: silence fills in as usual, then flows again
+        await track.recv()
+    track.put(frame(0))
+    before = track.trimmed
+    await track.recv()
+    assert track.trimmed == before
+    track.stop()
+
+
 def test_the_session_end_observer_ignores_navigation_and_its_hook_still_exists():
     from streamlit_webrtc.shutdown import SessionShutdownObserver
 

@@ -32,6 +32,8 @@ from voicelab.audio import STALL_S, WEBRTC_FRAME_SAMPLES, WEBRTC_RATE, stall_jum
 _TIME_BASE = fractions.Fraction(1, WEBRTC_RATE)
 #: A frame whose peak is at most this (-60 dBFS) has no sound in it.
 SILENT_PEAK = 32
+#: How far the stream may run ahead of the wall clock before silent frames are dropped.
+MAX_AHEAD_S = 0.1
 
 
 class DelayStats:
@@ -90,6 +92,7 @@ class FrameRelayTrack(MediaStreamTrack):
         self.forwarded_samples = 0
         self.filled = 0  # frames of silence sent because nothing had arrived
         self.skipped_s = 0.0  # RTP time jumped over in stalls
+        self.trimmed = 0  # silent frames dropped to bring the stream back on the clock
         self.cleared_frames = 0
         #: perf_counter time the last frame with sound in it went out (the idle upstream
         #: sends silence all the time, so "a frame went out" says nothing).
@@ -160,6 +163,14 @@ class FrameRelayTrack(MediaStreamTrack):
         self.clear()
         self.delays.values.clear()
 
+    def _count(self, frame: av.AudioFrame, position: int) -> None:
+        """Under ``_taking``: a frame of the stream gone by, sent or trimmed (a silent frame
+        trimmed was passed over, and the far side is as far into the answer)."""
+        if position >= self._mark:
+            self.heard_samples += frame.samples
+        if self._armed is not None and position >= self._armed[0]:
+            self._since_armed += frame.samples
+
     def _silence(self) -> av.AudioFrame:
         """20 ms of silence in the browser's own layout: the Opus encoder fixes its
         resampler on the first frame and refuses any other layout after it."""
@@ -186,28 +197,36 @@ class FrameRelayTrack(MediaStreamTrack):
             self._pts += jump
             self.skipped_s += jump / WEBRTC_RATE
             due = self._clock + self._pts / WEBRTC_RATE
-        if not self._frames:
-            self._arrived.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._arrived.wait(), max(0.0, due + self.gap_s - now))
-        if self.readyState != "live":
-            raise MediaStreamError
-        with self._taking:
-            try:
-                frame, at, position, loud = self._frames.popleft()
-            except IndexError:
-                frame = self._silence()
-                self.filled += 1
-            else:
+        while True:
+            if not self._frames:
+                self._arrived.clear()
+                wait_s = due + self.gap_s - time.perf_counter()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._arrived.wait(), max(0.0, wait_s))
+            if self.readyState != "live":
+                raise MediaStreamError
+            with self._taking:
+                try:
+                    frame, at, position, loud = self._frames.popleft()
+                except IndexError:
+                    frame = self._silence()
+                    self.filled += 1
+                    break
+                self._count(frame, position)
+                # Frames that queued up while this loop stalled put the stream ahead of the
+                # clock, and the receiver holds that surplus as delay until it catches up:
+                # silent ones are dropped until the stream is back on the clock, sound
+                # never. (After a start-up stall the burst of the upstream's silence made
+                # Chromium hold 0.5-1 s for the first answer.)
+                if not loud and due - time.perf_counter() > MAX_AHEAD_S:
+                    self.trimmed += 1
+                    continue
                 self.delays.add(time.perf_counter() - at)
                 self.forwarded += 1
                 self.forwarded_samples += frame.samples
-                if position >= self._mark:
-                    self.heard_samples += frame.samples
-                if self._armed is not None and position >= self._armed[0]:
-                    self._since_armed += frame.samples
                 if loud:
                     self.last_sound_at = time.perf_counter()
+                break
         frame.pts = self._pts
         frame.time_base = _TIME_BASE
         self._pts += frame.samples
