@@ -216,8 +216,8 @@ class FrameRelayTrack(MediaStreamTrack):
                 # Frames that queued up while this loop stalled put the stream ahead of the
                 # clock, and the receiver holds that surplus as delay until it catches up:
                 # silent ones are dropped until the stream is back on the clock, sound
-                # never. (After a start-up stall the burst of the upstream's silence made
-                # Chromium hold 0.5-1 s for the first answer.)
+                # never. (A 0.86 s stall at the start of a call once sent 20 queued frames
+                # at once: 0.4 s ahead.)
                 if not loud and due - time.perf_counter() > MAX_AHEAD_S:
                     self.trimmed += 1
                     continue
