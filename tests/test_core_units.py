@@ -408,6 +408,34 @@ async def test_a_burst_of_silence_is_trimmed_back_to_the_clock_and_sound_never_i
     track.stop()
 
 
+def test_the_fast_audio_level_is_aiortcs_and_its_senders_use_it():
+    import inspect
+
+    from aiortc.rtcrtpsender import RTCRtpSender
+
+    from voicelab import rtp_level
+
+    rng = np.random.default_rng(3)
+    frames = []
+    for layout, channels in (("stereo", 2), ("mono", 1)):
+        for scale in (0, 1, 30, 1000, 20000, 40000):
+            samples = np.clip(rng.normal(0, scale, (1, 960 * channels)), -32768, 32767)
+            frame = av.AudioFrame.from_ndarray(
+                samples.astype(np.int16), format="s16", layout=layout
+            )
+            frame.sample_rate = WEBRTC_RATE
+            frames.append(frame)
+    levels = [rtp_level.audio_level_dbov(f) for f in frames]
+    assert levels == [rtp_level.AIORTC_LEVEL(f) for f in frames]
+    assert len(set(levels)) > 4  # the frames span quiet to full scale
+    # aiortc's sender must still look the function up on the module for every frame.
+    assert "rtp.compute_audio_level_dbov(" in inspect.getsource(RTCRtpSender._next_encoded_frame)
+    rtp_level.install()
+    from aiortc import rtp
+
+    assert rtp.compute_audio_level_dbov is rtp_level.audio_level_dbov
+
+
 def test_the_session_end_observer_ignores_navigation_and_its_hook_still_exists():
     from streamlit_webrtc.shutdown import SessionShutdownObserver
 

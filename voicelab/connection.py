@@ -19,7 +19,7 @@ import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from voicelab import events, signaling
+from voicelab import events, rtp_level, signaling
 from voicelab.pcm_track import PcmTrack
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ class RealtimeConnection:
         self.signaling_timeout_s = signaling_timeout_s
         # No STUN: both OpenAI and the local server answer with host candidates, and a
         # STUN lookup (aiortc's default is Google's) only delays setup, or fails offline.
+        rtp_level.install()
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.pc.on("iceconnectionstatechange", self._state_changed)
         self.pc.on("connectionstatechange", self._state_changed)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from voicelab import rtp_level
 from voicelab.local.call import RealtimeCall
 from voicelab.local.errors import RealtimeError
 from voicelab.local.faults import SDP_FAULTS, Faults
@@ -47,6 +48,7 @@ def _error(status: int, error: RealtimeError) -> web.Response:
 
 class LocalServer:
     def __init__(self, options: ServerOptions | None = None) -> None:
+        rtp_level.install()
         self.options = options or ServerOptions()
         self.calls: dict[str, RealtimeCall] = {}
         self.ended_calls = 0
