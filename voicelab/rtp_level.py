@@ -24,9 +24,9 @@ AIORTC_LEVEL = rtp.compute_audio_level_dbov
 def audio_level_dbov(frame: av.AudioFrame) -> int:
     """Exactly ``aiortc.rtp.compute_audio_level_dbov``: the energy of every s16 value in the
     first plane, over ``frame.samples`` (so a stereo frame reads 3 dB louder, as there).
-    The squares are integers and their sum stays far below 2**53, so float64 is exact."""
-    values = np.frombuffer(frame.planes[0], dtype=np.int16).astype(np.float64)
-    rms = math.sqrt(float(values @ values) / (frame.samples * MAX_SAMPLE * MAX_SAMPLE))
+    Integer arithmetic, as aiortc's sum is exact too, and no BLAS threads."""
+    values = np.frombuffer(frame.planes[0], dtype=np.int16).astype(np.int64)
+    rms = math.sqrt(int(values @ values) / (frame.samples * MAX_SAMPLE * MAX_SAMPLE))
     if rms <= 0:
         return MIN_LEVEL
     return round(min(max(20 * math.log10(rms), MIN_LEVEL), 0))
