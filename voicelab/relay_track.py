@@ -7,7 +7,9 @@ upstream paces the model's voice. Re-pacing either through a FIFO read on a fixe
 depending on the phase of two unrelated clocks; measured at 16-22 ms p50 on loopback. Here
 ``recv`` returns the moment a frame is queued, and jitter is left to the receiving peer's
 jitter buffer, which is built for it. When nothing arrives (not yet connected, the model
-silent), 20 ms of silence goes out every 20 ms so the far side's clock keeps moving.
+silent), 20 ms of silence goes out every 20 ms so the far side's clock keeps moving. The
+stream stays on the wall clock: RTP time jumps over a stall of this loop, and silent frames
+are dropped while a burst has put it more than 100 ms ahead.
 
 The queue is bounded and drops its oldest frames, and ``clear`` empties it: a stalled peer
 never grows memory, and after barge-in the user never hears stale speech.
