@@ -12,22 +12,25 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from voicelab.bridge import Target
+from components import state
+from voicelab.call import Target
 from voicelab.local import LocalServerThread, ServerOptions
-from voicelab.session_config import Backend
+from voicelab.protocol.backends import Backend
 
 log = logging.getLogger(__name__)
 
 OPENAI_URL = "https://api.openai.com/v1"
-KEY_FIELD = "voicelab.key_field"  # the password widget
-_TYPED_KEY = "voicelab.typed_key"  # kept apart: a widget's state goes when it is not drawn
+#: The in-process server's token, if set (else a random one only this process knows). Set
+#: it to run "View as code"'s program against that server.
+LOCAL_KEY_ENV = "VOICELAB_LOCAL_API_KEY"
 
 
 @st.cache_resource(show_spinner="Starting the local Realtime server…")
 def local_server() -> LocalServerThread:
-    """One in-process server for every visitor; it binds 127.0.0.1 and needs a token that
-    only this process knows, so nothing else on the machine can use it."""
-    server = LocalServerThread(ServerOptions(api_key=secrets.token_urlsafe(24)))
+    """One in-process server for every visitor; it binds 127.0.0.1 and needs a token, so
+    nothing else on the machine can use it without being told the token."""
+    token = os.environ.get(LOCAL_KEY_ENV) or secrets.token_urlsafe(24)
+    server = LocalServerThread(ServerOptions(api_key=token))
     server.start()
     atexit.register(server.stop)
     return server
@@ -50,19 +53,13 @@ class KeySource:
 
 
 def openai_key() -> KeySource:
-    if typed := (st.session_state.get(_TYPED_KEY) or "").strip():
+    if typed := state.typed_key():
         return KeySource("typed in this session", typed)
     if secret := (_secret("OPENAI_API_KEY") or "").strip():
         return KeySource("from .streamlit/secrets.toml", secret)
     if env := os.environ.get("OPENAI_API_KEY", "").strip():
         return KeySource("from the OPENAI_API_KEY environment variable", env)
     return KeySource("not set", None)
-
-
-def remember_typed_key() -> None:
-    """The password field's on_change: keep the key for the session even while the
-    field is not shown (Local backend selected)."""
-    st.session_state[_TYPED_KEY] = st.session_state.get(KEY_FIELD) or ""
 
 
 def openai_url() -> str:

@@ -7,58 +7,25 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import streamlit as st
-from streamlit_webrtc import (
-    WebRtcMode,
-    create_audio_sink_track,
-    webrtc_streamer,
-)
-from streamlit_webrtc.shutdown import SessionShutdownObserver
+from streamlit_webrtc import WebRtcMode, create_audio_sink_track, webrtc_streamer
 
-from voicelab.bridge import Bridge, Target
-from voicelab.session_config import SessionConfig
+from components import patches, state
+from components.state import CallRequest
+from voicelab.call import Bridge, Target
+from voicelab.protocol.session import SessionConfig
 
-STREAMER_KEY = "voicelab-call"
-_BRIDGE = "voicelab.bridge"
-_OBSERVER = "voicelab.shutdown_observer"
-_REQUEST = "voicelab.call_request"
-_NOTICE = "voicelab.call_notice"
 #: streamlit-webrtc fetches TURN credentials when one of these is set (hosted demos).
 _TURN_ENV = ("CLOUDFLARE_TURN_KEY_ID", "TWILIO_ACCOUNT_SID", "HF_TOKEN")
-
-
-class SessionEndObserver(SessionShutdownObserver):
-    """Runs its callback when the Streamlit session ends, and only then.
-
-    The parent also fires on page navigation, comparing the page hash it saw at creation
-    with the session's; under ``st.navigation`` those differ from the first poll, so it fired
-    at once and never again. With no initial hash the navigation check is off.
-    """
-
-    @staticmethod
-    def _resolve_initial_page_script_hash(app_session: Any) -> str:
-        return ""
 
 
 def bridge() -> Bridge:
     """This visitor's bridge, created once per Streamlit session and hung up when the
     session ends (tab closed and its TTL passed, or the server stopping)."""
-    if _BRIDGE not in st.session_state:
-        created = Bridge()
-        st.session_state[_BRIDGE] = created
-        st.session_state[_OBSERVER] = SessionEndObserver(lambda: created.stop(5.0))
-    return st.session_state[_BRIDGE]
-
-
-def disarm_orphan_check(key: str) -> None:
-    """Work around streamlit-webrtc 0.79's dead Starts (see docs/streamlit-webrtc.md): its
-    orphan check misreads quick signalling reruns as navigation and stops the worker it
-    just connected. This page never navigates away mid-call, so the check is switched off
-    by clearing the private attribute it reads. tests/test_app.py fails if an upgrade
-    renames it."""
-    context = st.session_state.get(key)
-    if context is not None and hasattr(context, "_last_rendered_run_count"):
-        context._last_rendered_run_count = None
+    current = state.bridge()
+    if current is None:
+        current = Bridge()
+        state.keep_bridge(current, patches.SessionEndObserver(lambda: current.stop(5.0)))
+    return current
 
 
 def rtc_configuration() -> dict[str, Any] | None:
@@ -72,46 +39,51 @@ def rtc_configuration() -> dict[str, Any] | None:
 def set_request(target: Target | str, config: SessionConfig | None) -> None:
     """What the next Start connects to; the callback below runs before the script does, so
     the sidebar's values from the last run are handed over through session state."""
-    st.session_state[_REQUEST] = (target, config)
+    state.set_call_request(CallRequest(target, config))
+
+
+def _start_requested(current: Bridge, start: Any) -> None:
+    """``start(target, config)`` with the last run's request, or the reason there is none."""
+    request = state.call_request()
+    if isinstance(request.target, Target) and request.config is not None:
+        start(request.target, request.config)
+    else:
+        target = request.target
+        current.refuse(target if isinstance(target, str) else "Fix the settings first.")
 
 
 def _on_change() -> None:
-    context = st.session_state.get(STREAMER_KEY)
+    context = state.streamer_context()
     current = bridge()
     if context is None or not context.state.playing:
         current.stop()
         return
-    if current.active:
-        return
-    target, config = st.session_state.get(_REQUEST, (None, None))
-    if isinstance(target, Target) and config is not None:
-        current.start(target, config)
-    else:
-        current.refuse(target if isinstance(target, str) else "Fix the settings first.")
+    if not current.active:
+        _start_requested(current, current.start)
 
 
-def streamer(echo_cancellation: bool = True) -> Any:
+def streamer() -> Any:
     """The Start/Stop widget. Must stay outside any fragment."""
     current = bridge()
     sink = create_audio_sink_track(
-        current.on_browser_frame, key=f"{STREAMER_KEY}-mic", on_ended=current.on_browser_ended
+        current.on_browser_frame, key=state.STREAMER_MIC, on_ended=current.on_browser_ended
     )
-    disarm_orphan_check(STREAMER_KEY)
+    patches.disarm_orphan_check(state.streamer_context())
     ctx = webrtc_streamer(
-        key=STREAMER_KEY,
+        key=state.STREAMER,
         mode=WebRtcMode.SENDRECV,
         rtc_configuration=rtc_configuration(),
         media_stream_constraints={
             "audio": {
-                "echoCancellation": echo_cancellation,
+                "echoCancellation": state.echo_cancellation(),
                 "noiseSuppression": True,
                 "autoGainControl": True,
             },
             "video": False,
         },
         sink_audio_track=sink,
-        # The model's voice: frames forwarded as they arrive (see voicelab/relay_track.py
-        # for why not PcmAudioSource's fixed tick).
+        # The model's voice: frames forwarded as they arrive (see voicelab/media/
+        # relay_track.py for why not PcmAudioSource's fixed tick).
         source_audio_track=current.output_track(),
         on_change=_on_change,
     )
@@ -122,17 +94,11 @@ def streamer(echo_cancellation: bool = True) -> Any:
 
 def reconnect() -> None:
     """The Reconnect button: a new call with the sidebar's settings, same conversation. The
-    page reruns right after, so what happened is kept for it (``take_notice``)."""
-    target, config = st.session_state.get(_REQUEST, (None, None))
+    page reruns right after, so what happened is kept for it (``state.take_call_notice``)."""
     current = bridge()
-    if isinstance(target, Target) and config is not None:
+
+    def carry(target: Target, config: SessionConfig) -> None:
         carried = current.reconnect(target, config)
-        st.session_state[_NOTICE] = (
-            f"Reconnected with the new settings; {carried} turns carried over."
-        )
-    else:
-        current.refuse(target if isinstance(target, str) else "Fix the settings first.")
+        state.set_call_notice(f"Reconnected with the new settings; {carried} turns carried over.")
 
-
-def take_notice() -> str | None:
-    return st.session_state.pop(_NOTICE, None)
+    _start_requested(current, carry)

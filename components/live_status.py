@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from components import call, presets
+from components import call, state
 from components.panels import plain
-from voicelab.bridge import CONNECTED, Snapshot
-from voicelab.live_settings import APPLIED, PENDING, RECONNECT, REFUSED, LiveStatus
+from voicelab.call import CONNECTED, Snapshot
+from voicelab.observers.live_settings import APPLIED, PENDING, RECONNECT, REFUSED, LiveStatus
 
 MARKS = {PENDING: "…", APPLIED: "✓", REFUSED: "✗", RECONNECT: "↻"}
 RECONNECT_HELP = "Start a new call with these settings; the conversation is carried over."
@@ -58,11 +58,14 @@ def put_back_refused(live: LiveStatus, acknowledge: Callable[[tuple[str, ...]], 
     """Before the sidebar is drawn: the server said no, so its controls show what holds.
     ``acknowledge`` names the fields put back, so a newer refusal is not lost."""
     if live.refused_fields and live.applied is not None:
-        presets.put_back(live.refused_fields, live.applied)
+        chosen = state.chosen() or live.applied
+        state.load_into_controls(
+            chosen.replace(**{name: getattr(live.applied, name) for name in live.refused_fields})
+        )
         acknowledge(live.refused_fields)
 
 
-def show(snap: Snapshot) -> None:
+def draw(snap: Snapshot) -> None:
     """Draws ``lines(snap)`` where the caller is (the sidebar)."""
     shown = lines(snap)
     if shown.caption:
@@ -82,11 +85,11 @@ def render(snapshot: Callable[[], Snapshot], polling: bool, every_s: float = 0.4
     but one started there draws in it). Polls only while ``polling`` (a call is up):
     Start, Stop and every settings change rerun the page anyway."""
 
-    if notice := call.take_notice():
+    if notice := state.take_call_notice():
         st.caption(notice)  # outside the fragment: stays until the next full run
 
     @st.fragment(run_every=every_s if polling else None)
     def block() -> None:
-        show(snapshot())
+        draw(snapshot())
 
     block()

@@ -9,8 +9,8 @@ import re
 
 import streamlit as st
 
-from voicelab.bridge import CONNECTED, CONNECTING, ERROR, Bridge, Snapshot
-from voicelab.conversation import Turn
+from voicelab.call import CONNECTED, CONNECTING, ERROR, Bridge, Snapshot
+from voicelab.observers.transcript import Turn
 
 _BADGE = {
     "idle": ("Idle", "gray"),

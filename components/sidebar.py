@@ -1,59 +1,41 @@
-"""The sidebar: backend, key, and every session setting. Returns what the user chose; during
-a call the page sends changes live (``Bridge.apply_settings``).
+"""The sidebar: backend, key, and every session setting, one function per section. Returns
+what the user chose; during a call the page sends changes live (``Bridge.apply_settings``).
 
-Each control's key is ``cfg.<SessionConfig field>.<version>``: one name per setting, and a
-new version whenever ``show`` puts a whole set of values into the controls.
+Each control's key comes from ``state.setting_key``: one name per setting, and a new
+version whenever ``state.load_into_controls`` puts a whole set of values into the controls.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from components import backend as backends
-from voicelab import code_view as code_view_module
-from voicelab.session_config import (
+from components import state
+from voicelab.protocol.backends import Backend, refusal_reason
+from voicelab.protocol.defaults import (
     EAGERNESS,
-    NOISE_REDUCTION,
     OPENAI_MODELS,
     TRANSCRIPTION_MODELS,
     VOICES,
-    ConfigError,
-    SessionConfig,
-    refusal_reason,
 )
-from voicelab.session_config import Backend as BackendName
+from voicelab.protocol.limits import MAX_OUTPUT_TOKENS, RANGES
+from voicelab.protocol.session import NOISE_REDUCTION, ConfigError, SessionConfig
 
-BACKENDS: dict[str, BackendName] = {"Local (offline)": "local", "OpenAI": "openai"}
+BACKENDS: dict[str, Backend] = {"Local (offline)": "local", "OpenAI": "openai"}
 TURN_LABELS = {"server_vad": "Server VAD", "semantic_vad": "Semantic VAD", "off": "Off (manual)"}
 DEFAULTS = SessionConfig()
 
 
 @dataclass(frozen=True)
 class Choice:
-    backend: BackendName
+    backend: Backend
     config: SessionConfig | None  # None when a setting is out of range
     problem: str | None = None
     half_duplex: bool = False
-
-
-FORM = "voicelab.form"  # the settings the controls start from
-_VERSION = "voicelab.form_version"
-CHOSEN = "voicelab.chosen"  # the settings of the last run
-
-
-def show(config: SessionConfig) -> None:
-    """Put ``config`` into the controls (a preset, a link, a refused change put back).
-
-    The controls are redrawn under new keys with ``config`` as their values, instead of
-    writing into widget state, which Streamlit's frontend can overwrite on a rerun."""
-    st.session_state[FORM] = config
-    st.session_state[_VERSION] = st.session_state.get(_VERSION, 0) + 1
-
-
-def _k(name: str) -> str:
-    return f"cfg.{name}.{st.session_state.get(_VERSION, 0)}"
 
 
 def _index(options: tuple[str, ...] | list[str], value: str) -> int:
@@ -61,15 +43,37 @@ def _index(options: tuple[str, ...] | list[str], value: str) -> int:
 
 
 def render() -> Choice:
-    form: SessionConfig = st.session_state.get(FORM, DEFAULTS)
+    form = state.form(DEFAULTS)
     sb = st.sidebar
     sb.header("Session")
+    backend = _backend(sb)
+    changes: dict[str, Any] = {
+        **_model(sb, form),
+        **_turn_detection(sb, form),
+        **_output(sb, form, backend),
+        **_input(sb, form),
+    }
+    half_duplex = _echo(sb)
+    try:
+        config = form.replace(**changes).validate()
+    except ConfigError as exc:
+        sb.error(str(exc))
+        return Choice(backend, None, str(exc), half_duplex)
+    state.set_chosen(config)
+    sb.caption(
+        "During a call, changes apply live; the model, and a voice the model has already "
+        "spoken in, need Reconnect (just below)."
+    )
+    return Choice(backend, config, half_duplex=half_duplex)
+
+
+def _backend(sb: DeltaGenerator) -> Backend:
     has_key = backends.openai_key().key is not None
     label = sb.radio(
         "Backend",
         list(BACKENDS),
         index=1 if has_key else 0,
-        key="backend",
+        key=state.BACKEND,
         help="Local runs offline in this app; OpenAI needs an API key.",
     )
     backend = BACKENDS[label]
@@ -77,91 +81,94 @@ def render() -> Choice:
         sb.text_input(
             "OpenAI API key",
             type="password",
-            key=backends.KEY_FIELD,
-            on_change=backends.remember_typed_key,
+            key=state.KEY_FIELD,
+            on_change=state.remember_typed_key,
             help="Stays on the server; never shown again, logged or exported.",
         )
         sb.caption(f"Key: {backends.openai_key().label} · endpoint {backends.openai_url()}")
     else:
         sb.caption("Offline: VAD, recognition and speech run on this server. No key needed.")
+    return backend
 
+
+def _model(sb: DeltaGenerator, form: SessionConfig) -> dict[str, Any]:
+    k = state.setting_key
     model = sb.selectbox(
-        "Model", OPENAI_MODELS, index=_index(OPENAI_MODELS, form.model), key=_k("model")
+        "Model", OPENAI_MODELS, index=_index(OPENAI_MODELS, form.model), key=k("model")
     )
-    voice = sb.selectbox("Voice", VOICES, index=_index(VOICES, form.voice), key=_k("voice"))
+    voice = sb.selectbox("Voice", VOICES, index=_index(VOICES, form.voice), key=k("voice"))
     instructions = sb.text_area(
         "Instructions",
         value=form.instructions,
-        key=_k("instructions"),
+        key=k("instructions"),
         placeholder="The server's default if empty.",
     )
+    return {"model": model, "voice": voice, "instructions": instructions}
 
+
+def _turn_detection(sb: DeltaGenerator, form: SessionConfig) -> dict[str, Any]:
+    """The mode, and the controls of that mode only (the others keep their values)."""
+    k = state.setting_key
     sb.subheader("Turn detection")
     turn = sb.radio(
         "Mode",
         list(TURN_LABELS),
         index=_index(list(TURN_LABELS), form.turn_detection),
         format_func=TURN_LABELS.get,
-        key=_k("turn_detection"),
+        key=k("turn_detection"),
         horizontal=True,
     )
-    threshold, padding, silence, idle, eagerness = (
-        form.threshold,
-        form.prefix_padding_ms,
-        form.silence_duration_ms,
-        form.idle_timeout_ms,
-        form.eagerness,
-    )
+    changes: dict[str, Any] = {"turn_detection": turn}
     if turn == "server_vad":
-        threshold = sb.slider(
-            "Threshold", 0.0, 1.0, form.threshold, 0.05, key=_k("threshold"),
+        changes["threshold"] = float(sb.slider(
+            "Threshold", 0.0, 1.0, form.threshold, 0.05, key=k("threshold"),
             help="Higher needs louder speech to count as speech.",
-        )  # fmt: skip
-        padding = sb.slider(
+        ))  # fmt: skip
+        changes["prefix_padding_ms"] = int(sb.slider(
             "Prefix padding (ms)", 0, 1000, form.prefix_padding_ms, 50,
-            key=_k("prefix_padding_ms"),
-        )  # fmt: skip
-        silence = sb.slider(
+            key=k("prefix_padding_ms"),
+        ))  # fmt: skip
+        changes["silence_duration_ms"] = int(sb.slider(
             "Silence duration (ms)", 100, 2000, form.silence_duration_ms, 50,
-            key=_k("silence_duration_ms"), help="How long a pause ends your turn.",
-        )  # fmt: skip
+            key=k("silence_duration_ms"), help="How long a pause ends your turn.",
+        ))  # fmt: skip
         idle_on = sb.checkbox(
-            "Idle timeout", value=form.idle_timeout_ms is not None, key=_k("idle_timeout_on")
+            "Idle timeout", value=form.idle_timeout_ms is not None, key=k("idle_timeout_on")
         )
-        idle = (
-            sb.slider(
-                "Idle timeout (ms)",
-                5000,
-                30000,
-                form.idle_timeout_ms or 10000,
-                1000,
-                key=_k("idle_timeout_ms"),
-            )
-            if idle_on
-            else None
-        )
+        changes["idle_timeout_ms"] = None
+        if idle_on:
+            lo, hi = RANGES["idle_timeout_ms"]
+            changes["idle_timeout_ms"] = int(sb.slider(
+                "Idle timeout (ms)", int(lo), int(hi), form.idle_timeout_ms or 10000, 1000,
+                key=k("idle_timeout_ms"),
+            ))  # fmt: skip
     elif turn == "semantic_vad":
-        eagerness = sb.select_slider(
-            "Eagerness", EAGERNESS, value=form.eagerness, key=_k("eagerness")
+        changes["eagerness"] = sb.select_slider(
+            "Eagerness", EAGERNESS, value=form.eagerness, key=k("eagerness")
         )
+    return changes
 
+
+def _output(sb: DeltaGenerator, form: SessionConfig, backend: Backend) -> dict[str, Any]:
+    k = state.setting_key
     sb.subheader("Voice and output")
-    speed = sb.slider("Speed", 0.25, 1.5, form.speed, 0.05, key=_k("speed"))
+    lo, hi = RANGES["speed"]
+    speed = sb.slider("Speed", lo, hi, form.speed, 0.05, key=k("speed"))
     text_only = sb.toggle(
-        "Text replies only", value=form.output_modality == "text", key=_k("text_only")
+        "Text replies only", value=form.output_modality == "text", key=k("text_only")
     )
     tokens_on = sb.checkbox(
         "Limit output tokens",
         value=form.max_output_tokens is not None,
-        key=_k("max_output_tokens_on"),
+        key=k("max_output_tokens_on"),
     )
     max_tokens = (
         sb.number_input(
             "Max output tokens",
             1,
-            4096,
+            MAX_OUTPUT_TOKENS,
             form.max_output_tokens or 512,
-            key=_k("max_output_tokens"),
+            key=k("max_output_tokens"),
         )
         if tokens_on
         else None
@@ -170,86 +177,59 @@ def render() -> Choice:
     temp_on = sb.checkbox(
         "Set temperature",
         value=form.temperature is not None,
-        key=_k("temperature_on"),
+        key=k("temperature_on"),
         disabled=reason is not None,
     )
     temperature = sb.slider(
         "Temperature", 0.0, 2.0, form.temperature if form.temperature is not None else 0.8,
-        0.05, key=_k("temperature"), disabled=reason is not None or not temp_on,
+        0.05, key=k("temperature"), disabled=reason is not None or not temp_on,
     )  # fmt: skip
     if reason:
         sb.caption(reason)
+    return {
+        "speed": float(speed),
+        "output_modality": "text" if text_only else "audio",
+        "max_output_tokens": int(max_tokens) if max_tokens is not None else None,
+        "temperature": float(temperature) if temp_on and reason is None else None,
+    }
 
+
+def _input(sb: DeltaGenerator, form: SessionConfig) -> dict[str, Any]:
+    k = state.setting_key
     sb.subheader("Input")
     transcriptions = (*TRANSCRIPTION_MODELS, "off")
     transcription = sb.selectbox(
         "Transcription model",
         transcriptions,
         index=_index(transcriptions, form.transcription_model or "off"),
-        key=_k("transcription_model"),
+        key=k("transcription_model"),
         help="Without one, the You panel stays empty.",
     )
     noise = sb.selectbox(
         "Noise reduction",
         NOISE_REDUCTION,
         index=_index(NOISE_REDUCTION, form.noise_reduction),
-        key=_k("noise_reduction"),
+        key=k("noise_reduction"),
     )
+    return {
+        "transcription_model": None if transcription == "off" else transcription,
+        "noise_reduction": noise,
+    }
 
+
+def _echo(sb: DeltaGenerator) -> bool:
+    """Browser echo cancellation (next Start) and half-duplex (now); returns half-duplex."""
     sb.subheader("Echo")
     sb.caption("Headphones are best: on speakers the model can hear, and answer, itself.")
     sb.toggle(
         "Echo cancellation",
         value=True,
-        key="echo_cancellation",
+        key=state.ECHO_CANCELLATION,
         help="The browser's own; takes effect at the next Start.",
     )
-    half_duplex = sb.toggle(
+    return sb.toggle(
         "Half-duplex",
-        key="half_duplex",
+        key=state.HALF_DUPLEX,
         help="Mute the microphone while the model speaks (speakers without echo "
         "cancellation). You cannot interrupt it by talking then; use Interrupt.",
     )
-
-    try:
-        config = form.replace(
-            model=model,
-            instructions=instructions,
-            voice=voice,
-            speed=float(speed),
-            output_modality="text" if text_only else "audio",
-            turn_detection=turn,
-            threshold=float(threshold),
-            prefix_padding_ms=int(padding),
-            silence_duration_ms=int(silence),
-            idle_timeout_ms=int(idle) if idle is not None else None,
-            eagerness=eagerness,
-            transcription_model=None if transcription == "off" else transcription,
-            noise_reduction=noise,
-            max_output_tokens=int(max_tokens) if max_tokens is not None else None,
-            temperature=float(temperature) if temp_on and reason is None else None,
-        ).validate()
-    except ConfigError as exc:
-        sb.error(str(exc))
-        return Choice(backend, None, str(exc), half_duplex)
-    st.session_state[CHOSEN] = config
-    sb.caption(
-        "During a call, changes apply live; the model, and a voice the model has already "
-        "spoken in, need Reconnect (just below)."
-    )
-    return Choice(backend, config, half_duplex=half_duplex)
-
-
-def code_view(choice: Choice) -> None:
-    """The session as JSON and as a Python program starting the same call (no key in it)."""
-    if choice.config is None:
-        return
-    session = choice.config.to_session(choice.backend)
-    url = (
-        backends.openai_url()
-        if choice.backend == "openai"
-        else "http://127.0.0.1:8765/v1"  # `voicelab serve-local`
-    )
-    with st.sidebar.expander("View as code"):
-        st.code(code_view_module.session_json(session), language="json")
-        st.code(code_view_module.python_snippet(session, url), language="python")

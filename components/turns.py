@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from components import sidebar
-from voicelab.bridge import Bridge, BridgeError
+from components import state
+from voicelab.call import Bridge, BridgeError
 
 
 def _button(column, label: str, intent: Callable[[], None], help_text: str) -> None:
@@ -20,7 +20,7 @@ def _button(column, label: str, intent: Callable[[], None], help_text: str) -> N
 
 
 def controls(bridge: Bridge) -> None:
-    chosen = st.session_state.get(sidebar.CHOSEN)
+    chosen = state.chosen()
     push_to_talk = chosen is not None and chosen.turn_detection == "off"
     columns = st.columns(4 if push_to_talk else 2)
     _button(columns[0], "Respond now", bridge.respond_now, "Ask the model to answer now.")

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from components import call, panels, turns
-from voicelab.bridge import BridgeError
+from components import call, panels, state, turns
+from voicelab.call import BridgeError
 
 st.title("Voice Lab")
 st.caption(
@@ -11,13 +11,13 @@ st.caption(
 )
 
 bridge = call.bridge()
-call.streamer(echo_cancellation=st.session_state.get("echo_cancellation", True))
+call.streamer()
 turns.controls(bridge)
 live_area = st.container()  # drawn here, filled last (see below)
 
 with st.form("typed", clear_on_submit=True, border=False):
     typed, send = st.columns([5, 1], vertical_alignment="bottom")
-    text = typed.text_input("Type a message into the call", key="typed_text")
+    text = typed.text_input("Type a message into the call", key=state.TYPED_TEXT)
     if send.form_submit_button("Send", width="stretch"):
         try:
             bridge.send_text(text)

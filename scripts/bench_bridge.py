@@ -23,9 +23,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.browser_leg import BrowserLeg, until
-from voicelab.bridge import CONNECTED, Bridge, Target
+from voicelab.call import CONNECTED, Bridge, Target
 from voicelab.local import LocalServerThread, ServerOptions
-from voicelab.session_config import SessionConfig
+from voicelab.protocol.session import SessionConfig
 
 KEY = "bench"
 

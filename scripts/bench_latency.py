@@ -53,9 +53,9 @@ async def run(turns: int, silence_ms: int) -> list[float]:
         for turn in range(turns):
             speech = phrase(PHRASES[turn % len(PHRASES)], lead_s=0.5)
             mark = len(client.events)
-            start = client.conn.mic.push(speech)
-            client.conn.mic.push(silence(silence_ms / 1000 + 2.0))
-            await client.conn.mic.wait_sent(start + len(speech))
+            start = client.mic.push(speech)
+            client.mic.push(silence(silence_ms / 1000 + 2.0))
+            await client.mic.wait_sent(start + len(speech))
             speech_end = time.monotonic()
             await client.wait_for("output_audio_buffer.stopped", timeout=30, after=mark)
             first = client.loud_frames(since=speech_end)

@@ -17,9 +17,10 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from streamlit_webrtc.sink import AudioSinkTrack
 
 from tests.realtime_client import Received
-from voicelab.audio import frame_to_mono, rms_dbfs
-from voicelab.bridge import Bridge, Snapshot
-from voicelab.pcm_track import PcmTrack
+from voicelab.call import Bridge, Snapshot
+from voicelab.media.frames import frame_to_mono
+from voicelab.media.levels import rms_dbfs
+from voicelab.media.pcm_track import PcmTrack
 
 
 class BrowserLeg:

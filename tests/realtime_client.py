@@ -1,5 +1,6 @@
-"""A test client: a real aiortc peer (``voicelab.connection``) that records every server event,
-validates it against the official types, and measures the audio it receives."""
+"""A test client: the app's own WebRTC transport (a real aiortc peer) with a microphone track
+fed by the test, recording every server event, validating it against the official types, and
+measuring the audio it receives."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ import av
 import numpy as np
 
 from tests.event_validation import validation_problem
-from voicelab.audio import WEBRTC_RATE, frame_to_mono, rms_dbfs
-from voicelab.connection import RealtimeConnection
+from voicelab.media.frames import WEBRTC_RATE, frame_to_mono
+from voicelab.media.levels import rms_dbfs
+from voicelab.media.pcm_track import PcmTrack
+from voicelab.upstream.transport import Target
+from voicelab.upstream.webrtc import WebRtcTransport
 
 
 @dataclass
@@ -37,16 +41,12 @@ class Client:
 
     def __post_init__(self) -> None:
         self._changed = asyncio.Event()
-        self.conn = RealtimeConnection(
-            self.base_url,
-            self.api_key,
-            self.session,
-            self._on_event,
-            self._on_audio,
-            mic_buffer_s=60.0,  # tests queue whole phrases at once; a live mic needs far less
-        )
+        # Tests queue whole phrases at once; a live microphone needs far less.
+        self.mic = PcmTrack(max_buffer_s=60.0, drop_oldest=True)
+        target = Target(self.base_url, self.api_key, "local")
+        self.conn = WebRtcTransport(target, self.session, self.mic, self)
 
-    def _on_event(self, event: dict[str, Any]) -> None:
+    def on_event(self, event: dict[str, Any]) -> None:
         self.events.append(event)
         self.arrivals.append(time.monotonic())
         problem = validation_problem(event)
@@ -54,8 +54,11 @@ class Client:
             self.problems.append(problem)
         self._changed.set()
 
-    def _on_audio(self, frame: av.AudioFrame) -> None:
+    def on_audio(self, frame: av.AudioFrame) -> None:
         self.audio.append(Received(time.monotonic(), rms_dbfs(frame_to_mono(frame))))
+
+    def on_state(self, state: str) -> None:
+        pass
 
     async def connect(self) -> str:
         call_id = await self.conn.connect()
@@ -96,8 +99,8 @@ class Client:
 
     def speak(self, samples: np.ndarray) -> float:
         """Queue microphone audio (paced out at real time); returns when it will end."""
-        ahead = self.conn.mic.buffered_samples / WEBRTC_RATE
-        self.conn.push_mic(samples)
+        ahead = self.mic.buffered_samples / WEBRTC_RATE
+        self.mic.push(samples)
         return time.monotonic() + ahead + len(samples) / WEBRTC_RATE
 
     def loud_frames(self, since: float = 0.0, floor_dbfs: float = -45.0) -> list[Received]:

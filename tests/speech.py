@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from voicelab.audio import WEBRTC_RATE, scale_to_dbfs
 from voicelab.local.synthesizer import synthesizer
+from voicelab.media.frames import WEBRTC_RATE
+from voicelab.media.levels import scale_to_dbfs
 
 #: The clearest eSpeak voice for PocketSphinx in our measurements (README).
 MIC_VOICE = "alloy"

@@ -16,10 +16,11 @@ import numpy as np
 from tests.browser_leg import until
 from tests.speech import phrase
 from tests.test_bridge import WEATHER, assistants, call
-from voicelab.audio import WEBRTC_FRAME_SAMPLES, WEBRTC_RATE
-from voicelab.bridge import CONNECTED
-from voicelab.playback import CUT_EVENT_PREFIX, PlaybackTracker
-from voicelab.relay_track import FrameRelayTrack
+from voicelab.call import CONNECTED
+from voicelab.media.frames import WEBRTC_FRAME_SAMPLES, WEBRTC_RATE
+from voicelab.media.relay_track import FrameRelayTrack
+from voicelab.observers.playback import PlaybackTracker
+from voicelab.protocol.ids import BEST_EFFORT_PREFIX as CUT_EVENT_PREFIX
 
 # --- the bookkeeping ----------------------------------------------------------------------
 
@@ -31,14 +32,14 @@ def frame() -> av.AudioFrame:
     return out
 
 
-def answer_starts(tracker: PlaybackTracker, relay: FrameRelayTrack, response: str = "r1") -> None:
+def answer_starts(tracker: PlaybackTracker, response: str = "r1") -> None:
     part = {"type": "audio", "transcript": ""}
-    tracker.on_event(
+    tracker.observe(
+        "received",
         {"type": "response.content_part.added", "response_id": response,
          "item_id": f"item_{response}", "output_index": 0, "content_index": 0, "part": part},
-        relay,
     )  # fmt: skip
-    tracker.on_event({"type": "output_audio_buffer.started", "response_id": response}, relay)
+    tracker.observe("received", {"type": "output_audio_buffer.started", "response_id": response})
 
 
 async def send(relay: FrameRelayTrack, frames: int) -> None:
@@ -47,14 +48,15 @@ async def send(relay: FrameRelayTrack, frames: int) -> None:
 
 
 async def test_the_cut_counts_only_the_answers_frames_that_went_out():
-    relay, tracker = FrameRelayTrack(max_frames=100), PlaybackTracker()
+    relay = FrameRelayTrack(max_frames=100)
+    tracker = PlaybackTracker(relay)
     for _ in range(3):
         relay.put(frame())  # the end of something earlier, still queued
-    answer_starts(tracker, relay)
+    answer_starts(tracker)
     for _ in range(50):
         relay.put(frame())  # 1 s of the answer arrives at once
     await send(relay, 13)  # the 3 earlier frames and 10 of the answer's go out
-    cut = tracker.cut(relay)
+    cut = tracker.cut()
     assert cut is not None and cut["event_id"].startswith(CUT_EVENT_PREFIX)
     assert {k: v for k, v in cut.items() if k != "event_id"} == {
         "type": "conversation.item.truncate",
@@ -63,48 +65,51 @@ async def test_the_cut_counts_only_the_answers_frames_that_went_out():
         "audio_end_ms": 200,
     }
     assert relay.queued_frames == 0  # the unsent 800 ms were dropped, not played
-    assert tracker.cut(relay) is None  # one cut per answer
+    assert tracker.cut() is None  # one cut per answer
 
 
 async def test_frames_lost_to_the_bound_are_not_counted_as_heard():
-    relay, tracker = FrameRelayTrack(max_frames=10), PlaybackTracker()
-    answer_starts(tracker, relay)
+    relay = FrameRelayTrack(max_frames=10)
+    tracker = PlaybackTracker(relay)
+    answer_starts(tracker)
     for _ in range(30):
         relay.put(frame())  # a stalled browser: 20 frames fall off the bound unsent
     await send(relay, 4)
-    assert tracker.cut(relay)["audio_end_ms"] == 80
+    assert tracker.cut()["audio_end_ms"] == 80
 
 
 async def test_no_cut_for_an_answer_already_heard_in_full_or_never_started():
-    relay, tracker = FrameRelayTrack(max_frames=100), PlaybackTracker()
-    assert tracker.cut(relay) is None  # nothing has played
-    answer_starts(tracker, relay)
+    relay = FrameRelayTrack(max_frames=100)
+    tracker = PlaybackTracker(relay)
+    assert tracker.cut() is None  # nothing has played
+    answer_starts(tracker)
     for _ in range(5):
         relay.put(frame())
     await send(relay, 5)
-    tracker.on_event({"type": "output_audio_buffer.stopped", "response_id": "r1"}, relay)
-    assert tracker.cut(relay) is None  # all sent, all heard: nothing to take back
+    tracker.observe("received", {"type": "output_audio_buffer.stopped", "response_id": "r1"})
+    assert tracker.cut() is None  # all sent, all heard: nothing to take back
     # still sending, nothing queued: the answer is being heard right now
-    answer_starts(tracker, relay, "r2")
+    answer_starts(tracker, "r2")
     relay.put(frame())
     await send(relay, 1)
-    assert tracker.cut(relay)["item_id"] == "item_r2"
+    assert tracker.cut()["item_id"] == "item_r2"
 
 
 async def test_a_late_cleared_for_an_answer_already_cut_leaves_the_next_one_playing():
-    relay, tracker = FrameRelayTrack(max_frames=100), PlaybackTracker()
-    answer_starts(tracker, relay, "r1")
-    tracker.cut(relay)  # barge-in or Interrupt
+    relay = FrameRelayTrack(max_frames=100)
+    tracker = PlaybackTracker(relay)
+    answer_starts(tracker, "r1")
+    tracker.cut()  # barge-in or Interrupt
     assert not tracker.clears_playing("r1")  # the server confirming that cut
-    answer_starts(tracker, relay, "r2")
+    answer_starts(tracker, "r2")
     relay.put(frame())
     await send(relay, 1)
     late = {"type": "output_audio_buffer.cleared", "response_id": "r1"}
     assert not tracker.clears_playing("r1")  # … even after the next answer has begun
-    tracker.on_event(late, relay)
+    tracker.observe("received", late)
     assert tracker.clears_playing("r2") and tracker.clears_playing(None)
     # and it did not make the bookkeeping think r2 had stopped: a cut still truncates r2
-    assert tracker.cut(relay)["item_id"] == "item_r2"
+    assert tracker.cut()["item_id"] == "item_r2"
 
 
 # --- the whole path on loopback -------------------------------------------------------------

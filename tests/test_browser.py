@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import Frame, Page, sync_playwright
 
 from tests.speech import phrase, silence
-from voicelab.audio import WEBRTC_RATE
+from voicelab.media.frames import WEBRTC_RATE
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -21,12 +21,12 @@ import numpy as np
 from tests.browser_leg import BrowserLeg, until
 from tests.speech import phrase, pitch_hz
 from tests.test_bridge import WEATHER, assistants, target, users
-from voicelab.bridge import CONNECTED, Bridge, Snapshot
-from voicelab.conversation import Turn
-from voicelab.live_settings import APPLIED
-from voicelab.local.session import SERVER_VAD_DEFAULTS
+from voicelab.call import CONNECTED, Bridge, Snapshot
 from voicelab.local.synthesizer import synthesizer
-from voicelab.session_config import SessionConfig
+from voicelab.observers.live_settings import APPLIED
+from voicelab.observers.transcript import Turn
+from voicelab.protocol.defaults import SERVER_VAD_DEFAULTS
+from voicelab.protocol.session import SessionConfig
 
 #: Deterministic replies: the local responder always takes its likeliest phrasing at 0.
 BASE = SessionConfig(temperature=0.0)

@@ -15,13 +15,15 @@ from aiortc.mediastreams import MediaStreamError
 from openai.types.realtime import RealtimeSessionCreateRequest
 from pydantic import BaseModel
 
-from voicelab import events
-from voicelab.audio import WEBRTC_RATE
-from voicelab.bridge import Snapshot, Target, carried_to_model
-from voicelab.conversation import NOT_TRANSCRIBED, Transcript, Turn
-from voicelab.local.session import SERVER_VAD_DEFAULTS
-from voicelab.relay_track import FrameRelayTrack
-from voicelab.session_config import REFUSED_FIELDS, ConfigError, SessionConfig, accepts
+from voicelab.call import Snapshot, Target
+from voicelab.call.carry_over import carried_to_model
+from voicelab.media.frames import WEBRTC_RATE
+from voicelab.media.relay_track import FrameRelayTrack
+from voicelab.observers.transcript import NOT_TRANSCRIBED, Transcript, Turn
+from voicelab.protocol import server_events as events
+from voicelab.protocol.backends import REFUSED_FIELDS, accepts
+from voicelab.protocol.defaults import SERVER_VAD_DEFAULTS
+from voicelab.protocol.session import ConfigError, SessionConfig
 
 # --- session config -------------------------------------------------------------------
 
@@ -413,7 +415,7 @@ def test_the_fast_audio_level_is_aiortcs_and_its_senders_use_it():
 
     from aiortc.rtcrtpsender import RTCRtpSender
 
-    from voicelab import rtp_level
+    from voicelab.media import patches as rtp_level
 
     rng = np.random.default_rng(3)
     frames = []
@@ -439,7 +441,7 @@ def test_the_fast_audio_level_is_aiortcs_and_its_senders_use_it():
 def test_the_session_end_observer_ignores_navigation_and_its_hook_still_exists():
     from streamlit_webrtc.shutdown import SessionShutdownObserver
 
-    from components.call import SessionEndObserver
+    from components.patches import SessionEndObserver
 
     assert callable(SessionShutdownObserver._resolve_initial_page_script_hash)
     assert SessionEndObserver._resolve_initial_page_script_hash(object()) == ""

@@ -10,20 +10,22 @@ from tests.browser_leg import until
 from tests.speech import phrase
 from tests.test_bridge import assistants, call, session, target, users
 from tests.test_controls import vad
-from voicelab.bridge import CONNECTED, CONNECTING, Bridge
-from voicelab.live_settings import APPLIED, PENDING, RECONNECT, REFUSED, LiveSettings
-from voicelab.session_config import DEFAULT_TEMPERATURE, SessionConfig, session_update
+from voicelab.call import CONNECTED, CONNECTING, Bridge
+from voicelab.observers.live_settings import APPLIED, PENDING, RECONNECT, REFUSED, LiveSettings
+from voicelab.observers.responses import ResponseState
+from voicelab.protocol.defaults import DEFAULT_TEMPERATURE
+from voicelab.protocol.session import SessionConfig, session_changes
 
 BASE = SessionConfig()
 STORY = "please tell me a long story about the ocean"
 
 
 def test_an_update_carries_only_what_changed():
-    assert session_update(BASE, BASE.replace(speed=1.2), "local") == {
+    assert session_changes(BASE, BASE.replace(speed=1.2), "local") == {
         "type": "realtime",
         "audio": {"output": {"speed": 1.2}},
     }
-    update = session_update(
+    update = session_changes(
         BASE, BASE.replace(eagerness="high", turn_detection="semantic_vad"), "local"
     )
     assert update["audio"]["input"]["turn_detection"] == {
@@ -32,21 +34,21 @@ def test_an_update_carries_only_what_changed():
         "create_response": True,
         "interrupt_response": True,
     }
-    assert session_update(BASE.replace(instructions="Be brief."), BASE, "local") == {
+    assert session_changes(BASE.replace(instructions="Be brief."), BASE, "local") == {
         "type": "realtime",
         "instructions": "",
     }
-    assert session_update(BASE, BASE.replace(temperature=0.2), "openai") == {}  # never sent
-    assert session_update(BASE, BASE.replace(temperature=0.2), "local") == {
+    assert session_changes(BASE, BASE.replace(temperature=0.2), "openai") == {}  # never sent
+    assert session_changes(BASE, BASE.replace(temperature=0.2), "local") == {
         "type": "realtime",
         "temperature": 0.2,
     }
     # a cleared temperature goes back to the backend's default, never silently stays
-    assert session_update(BASE.replace(temperature=0.2), BASE, "local") == {
+    assert session_changes(BASE.replace(temperature=0.2), BASE, "local") == {
         "type": "realtime",
         "temperature": DEFAULT_TEMPERATURE,
     }
-    assert session_update(BASE.replace(temperature=0.2), BASE, "openai") == {}
+    assert session_changes(BASE.replace(temperature=0.2), BASE, "openai") == {}
 
 
 CREATED = {"type": "session.created", "session": {}}
@@ -58,9 +60,21 @@ def refusal(update: dict, message: str = "No.") -> dict:
             "event_id": update["event_id"]}}  # fmt: skip
 
 
+def hear(live: LiveSettings, event: dict):
+    """A server event, as the call's stream feeds it (the response state first); returns
+    the update that became due, if any."""
+    live.responses.observe("received", event)
+    live.observe("received", event)
+    return live.take_due()
+
+
+def settings(started_with: SessionConfig = BASE, backend: str = "local") -> LiveSettings:
+    return LiveSettings(started_with, backend, ResponseState())
+
+
 def live_call(started_with: SessionConfig = BASE) -> LiveSettings:
-    live = LiveSettings(started_with, "local")
-    assert live.on_event(CREATED) is None  # nothing was waiting
+    live = settings(started_with)
+    assert hear(live, CREATED) is None  # nothing was waiting
     return live
 
 
@@ -70,13 +84,13 @@ def test_pending_then_applied_then_refused():
     assert first["type"] == "session.update" and first["event_id"].startswith("voicelab_")
     assert first["session"]["audio"]["input"]["turn_detection"]["threshold"] == 0.8
     assert live.status().fields == {"threshold": PENDING}
-    assert live.on_event(CONFIRMED) is None
+    assert hear(live, CONFIRMED) is None
     assert live.status().fields == {"threshold": APPLIED}
     assert live.status().applied.threshold == 0.8
     assert live.want(BASE.replace(threshold=0.8)) is None  # nothing new to send
 
     second = live.want(BASE.replace(threshold=0.8, speed=1.4))
-    live.on_event(refusal(second))
+    hear(live, refusal(second))
     status = live.status()
     assert status.fields == {"threshold": APPLIED, "speed": REFUSED}
     assert status.refusal == "No. (nope)" and status.refused_fields == ("speed",)
@@ -85,7 +99,7 @@ def test_pending_then_applied_then_refused():
     # the page put the control back) does not resend the refused value with it.
     stale = live.want(BASE.replace(threshold=0.7, speed=1.4))
     assert stale["session"] == vad(threshold=0.7)
-    live.on_event(CONFIRMED)
+    hear(live, CONFIRMED)
     assert live.status().fields == {"threshold": APPLIED, "speed": REFUSED}
     # once the page has put the control back, asking again for the value sends it again
     live.acknowledge_refusal(("speed",))
@@ -95,11 +109,11 @@ def test_pending_then_applied_then_refused():
 
 
 def test_a_change_the_server_holds_nothing_of_is_not_left_pending():
-    live = LiveSettings(BASE, "openai")
-    live.on_event(CREATED)
+    live = settings(BASE, "openai")
+    hear(live, CREATED)
     in_flight = live.want(BASE.replace(speed=1.2))
     assert live.want(BASE.replace(speed=1.2, temperature=0.3, eagerness="high")) is None
-    assert live.on_event(CONFIRMED) is None  # nothing of that reaches an OpenAI session
+    assert hear(live, CONFIRMED) is None  # nothing of that reaches an OpenAI session
     assert live.status().fields == {"speed": APPLIED}
     assert in_flight is not None and live.status().applied.temperature == 0.3
 
@@ -107,20 +121,20 @@ def test_a_change_the_server_holds_nothing_of_is_not_left_pending():
 def test_a_speed_refused_because_an_answer_began_goes_again_after_it():
     live = live_call()
     sent = live.want(BASE.replace(speed=1.3))  # idle when it left …
-    live.on_event({"type": "response.created", "response": {"id": "r"}})  # … server VAD
-    assert live.on_event(refusal(sent, "Cannot update speed during a response.")) is None
+    hear(live, {"type": "response.created", "response": {"id": "r"}})  # … server VAD
+    assert hear(live, refusal(sent, "Cannot update speed during a response.")) is None
     assert live.status().fields == {"speed": PENDING} and live.status().refusal is None
-    again = live.on_event({"type": "response.done", "response": {"id": "r"}})
+    again = hear(live, {"type": "response.done", "response": {"id": "r"}})
     assert again["session"] == {"type": "realtime", "audio": {"output": {"speed": 1.3}}}
 
 
 def test_an_error_about_something_else_changes_nothing():
     live = live_call()
     sent = live.want(BASE.replace(speed=1.2))
-    live.on_event({"type": "error", "error": {"message": "x", "event_id": "someone_else"}})
-    live.on_event({"type": "error", "error": "not even a dict"})
+    hear(live, {"type": "error", "error": {"message": "x", "event_id": "someone_else"}})
+    hear(live, {"type": "error", "error": "not even a dict"})
     assert live.status().fields == {"speed": PENDING} and live.status().refusal is None
-    live.on_event(CONFIRMED)
+    hear(live, CONFIRMED)
     assert live.status().applied.speed == 1.2 and sent is not None
 
 
@@ -130,16 +144,16 @@ def test_one_update_in_flight_and_what_changes_meanwhile_goes_next_as_one():
     assert live.want(BASE.replace(threshold=0.6, speed=1.1)) is None  # waits for the answer
     assert live.want(BASE.replace(threshold=0.6, speed=1.2, voice="ash")) is None
     assert live.status().fields == {"threshold": PENDING, "speed": PENDING, "voice": PENDING}
-    second = live.on_event(CONFIRMED)  # the answer to the first: the next one goes now
+    second = hear(live, CONFIRMED)  # the answer to the first: the next one goes now
     assert first["session"]["audio"]["input"]["turn_detection"]["threshold"] == 0.6
     assert second["session"] == {
         "type": "realtime",
         "audio": {"output": {"voice": "ash", "speed": 1.2}},
     }
     assert live.status().applied.threshold == 0.6 and live.status().applied.speed == 1.0
-    assert live.on_event(CONFIRMED) is None  # only one was waiting
+    assert hear(live, CONFIRMED) is None  # only one was waiting
     assert live.status().applied == BASE.replace(threshold=0.6, speed=1.2, voice="ash")
-    assert live.on_event(CONFIRMED) is None  # an unasked-for confirmation credits nothing
+    assert hear(live, CONFIRMED) is None  # an unasked-for confirmation credits nothing
     assert live.status().applied == BASE.replace(threshold=0.6, speed=1.2, voice="ash")
 
 
@@ -147,10 +161,10 @@ def test_a_refusal_never_leaks_into_a_later_confirmation():
     live = live_call()
     refused = live.want(BASE.replace(speed=1.4))
     assert live.want(BASE.replace(speed=1.4, threshold=0.7)) is None  # waits
-    following = live.on_event(refusal(refused))
+    following = hear(live, refusal(refused))
     # the refused speed is not re-sent by the update that waited; the threshold is
     assert following["session"] == vad(threshold=0.7)
-    live.on_event(CONFIRMED)
+    hear(live, CONFIRMED)
     status = live.status()
     assert status.applied.speed == 1.0 and status.applied.threshold == 0.7
     assert status.fields == {"speed": REFUSED, "threshold": APPLIED}
@@ -158,8 +172,8 @@ def test_a_refusal_never_leaks_into_a_later_confirmation():
 
 def test_a_refusal_is_acknowledged_only_for_the_fields_put_back():
     live = live_call()
-    live.on_event(refusal(live.want(BASE.replace(speed=1.4))))
-    live.on_event(refusal(live.want(BASE.replace(voice="ash")), "Voice locked."))
+    hear(live, refusal(live.want(BASE.replace(speed=1.4))))
+    hear(live, refusal(live.want(BASE.replace(voice="ash")), "Voice locked."))
     live.acknowledge_refusal(("speed",))  # the page put back an older refusal
     assert live.status().refused_fields == ("voice",), "a newer refusal was dropped unseen"
     live.acknowledge_refusal(("voice",))
@@ -168,23 +182,23 @@ def test_a_refusal_is_acknowledged_only_for_the_fields_put_back():
 
 def test_speed_changed_during_an_answer_waits_for_its_end_and_the_rest_goes_now():
     live = live_call()
-    live.on_event({"type": "response.created", "response": {"id": "r"}})
+    hear(live, {"type": "response.created", "response": {"id": "r"}})
     now = live.want(BASE.replace(speed=1.3, threshold=0.7))
     assert now["session"] == vad(threshold=0.7)  # OpenAI refuses speed mid-response
     assert live.status().fields == {"speed": PENDING, "threshold": PENDING}
-    assert live.on_event(CONFIRMED) is None  # the answer is still running
+    assert hear(live, CONFIRMED) is None  # the answer is still running
     assert live.status().fields == {"speed": PENDING, "threshold": APPLIED}
-    later = live.on_event({"type": "response.done", "response": {"id": "r"}})
+    later = hear(live, {"type": "response.done", "response": {"id": "r"}})
     assert later["session"] == {"type": "realtime", "audio": {"output": {"speed": 1.3}}}
-    live.on_event(CONFIRMED)
+    hear(live, CONFIRMED)
     assert live.status().applied == BASE.replace(speed=1.3, threshold=0.7)
 
 
 def test_settings_changed_before_the_call_is_up_go_out_once_it_is():
-    live = LiveSettings(BASE, "local")
+    live = settings()
     assert live.want(BASE.replace(speed=1.3)) is None  # no session.created yet
     assert live.status().fields == {"speed": PENDING}
-    sent = live.on_event(CREATED)
+    sent = hear(live, CREATED)
     assert sent["session"] == {"type": "realtime", "audio": {"output": {"speed": 1.3}}}
 
 
@@ -195,8 +209,8 @@ def test_model_and_a_heard_voice_need_a_reconnect_and_are_never_sent():
     assert live.want(BASE) is None and live.status().fields == {}  # changed back
     sent = live.want(BASE.replace(voice="ash"))
     assert sent["session"] == {"type": "realtime", "audio": {"output": {"voice": "ash"}}}
-    live.on_event(CONFIRMED)
-    live.on_event({"type": "output_audio_buffer.started", "response_id": "r"})
+    hear(live, CONFIRMED)
+    hear(live, {"type": "output_audio_buffer.started", "response_id": "r"})
     assert live.want(BASE.replace(voice="coral", speed=1.2))["session"] == {
         "type": "realtime",
         "audio": {"output": {"speed": 1.2}},
@@ -236,7 +250,7 @@ async def test_a_refused_update_shows_the_servers_reason_and_keeps_the_effective
         await until(bridge, lambda s: any(t.final for t in assistants(s)))
         # The model has spoken, so the server locks the voice. Simulate the race where the
         # change leaves before we learned that, so the server is the one to refuse.
-        bridge._call.live.audio_heard = False
+        bridge._running.call.live.audio_heard = False
         bridge.apply_settings(session(voice="shimmer"))
         snap = await until(bridge, lambda s: s.live.fields.get("voice") == REFUSED)
         assert "cannot_update_voice" in snap.live.refusal

@@ -11,9 +11,9 @@ from streamlit.testing.v1 import AppTest
 
 from components.live_status import RECONNECT_HELP, Lines, lines
 from components.panels import plain
-from voicelab.bridge import CONNECTED, IDLE, Snapshot
-from voicelab.live_settings import APPLIED, RECONNECT, REFUSED, LiveStatus
-from voicelab.session_config import SessionConfig
+from voicelab.call import CONNECTED, IDLE, Snapshot
+from voicelab.observers.live_settings import APPLIED, RECONNECT, REFUSED, LiveStatus
+from voicelab.protocol.session import SessionConfig
 
 APP = str(Path(__file__).parent / "apps" / "live_status_app.py")
 REASON = "Invalid value for threshold: the server keeps 0.5"  # as the test app refuses

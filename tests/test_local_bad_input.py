@@ -16,10 +16,10 @@ from aiohttp import web
 from tests.conftest import TEST_KEY, serving
 from tests.http_stub import http_stub
 from tests.realtime_client import Client, user_text
-from voicelab.connection import EventTooLarge
 from voicelab.local import Faults, LocalServer, LocalServerThread, ServerOptions
 from voicelab.local.responder import ChatCompletionsResponder
-from voicelab.signaling import SignalingError, create_call, hang_up
+from voicelab.protocol.client_events import EventTooLarge
+from voicelab.upstream.signaling import SignalingError, create_call, hang_up
 
 AUTH = {"Authorization": f"Bearer {TEST_KEY}"}
 

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from tests.speech import phrase, pitch_hz
-from voicelab.audio import WEBRTC_RATE, Rechunker, frame_to_mono, mono_frame, resample, rms_dbfs
-from voicelab.local.conversation import Conversation, message_item
+from voicelab.local.conversation import Conversation, server_item
 from voicelab.local.errors import RealtimeError
 from voicelab.local.input_pipeline import InputPipeline, Stopped
 from voicelab.local.responder import LocalResponder, ReplyRequest, Turn
@@ -20,7 +19,10 @@ from voicelab.local.session import Session
 from voicelab.local.synthesizer import VOICE_VARIANTS, synthesizer
 from voicelab.local.turn_detection import SpeechStarted, SpeechStopped, TurnDetector
 from voicelab.local.vad import loudness
-from voicelab.pcm_track import BufferFull, PcmTrack
+from voicelab.media.frames import WEBRTC_RATE, frame_to_mono, mono_frame
+from voicelab.media.levels import rms_dbfs
+from voicelab.media.pcm_track import BufferFull, PcmTrack
+from voicelab.media.resampling import Rechunker, resample
 
 # ---- turn detection (pure) ------------------------------------------------------------------
 
@@ -133,15 +135,15 @@ def test_model_and_voice_locks():
 
 def test_conversation_order_insertion_and_bounds():
     conversation = Conversation()
-    a, b, c = (message_item("user", [{"type": "input_text", "text": t}]) for t in "abc")
+    a, b, c = (server_item("user", [{"type": "input_text", "text": t}]) for t in "abc")
     assert conversation.add(a) is None
     assert conversation.add(b) == a["id"]
     assert conversation.add(c, a["id"]) == a["id"]
     assert [t.text for t in conversation.turns()] == ["a", "c", "b"]
     with pytest.raises(RealtimeError):
-        conversation.add(message_item("user", []), "item_missing")
+        conversation.add(server_item("user", []), "item_missing")
     for i in range(600):
-        conversation.add(message_item("user", [{"type": "input_text", "text": str(i)}]))
+        conversation.add(server_item("user", [{"type": "input_text", "text": str(i)}]))
     assert len(conversation.turns()) == 500
 
 

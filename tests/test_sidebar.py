@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from voicelab import presets
-from voicelab.session_config import ConfigError, SessionConfig
+from voicelab.protocol.session import ConfigError, SessionConfig
 
 APP = str(Path(__file__).parent / "apps" / "sidebar_app.py")
 

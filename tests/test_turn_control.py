@@ -13,9 +13,10 @@ import pytest
 from tests.browser_leg import until
 from tests.speech import phrase
 from tests.test_bridge import WEATHER, assistants, call, users, words
-from voicelab.audio import WEBRTC_FRAME_SAMPLES, WEBRTC_RATE
-from voicelab.bridge import CONNECTED, Bridge, BridgeError
-from voicelab.relay_track import SILENT_PEAK, FrameRelayTrack
+from voicelab.call import CONNECTED, Bridge, BridgeError
+from voicelab.media.frames import WEBRTC_FRAME_SAMPLES, WEBRTC_RATE
+from voicelab.media.levels import SILENT_PEAK
+from voicelab.media.relay_track import FrameRelayTrack
 
 
 async def test_interrupt_stops_the_voice_at_the_page_and_keeps_the_call(server):

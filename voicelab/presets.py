@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, get_type_hints
 
-from voicelab.session_config import ConfigError, SessionConfig
+from voicelab.protocol.session import ConfigError, SessionConfig
 
 BUILT_IN: dict[str, dict[str, Any]] = {
     "Snappy turn-taking": {
@@ -32,6 +32,11 @@ BUILT_IN: dict[str, dict[str, Any]] = {
 _DEFAULTS = SessionConfig()
 _HINTS = get_type_hints(SessionConfig)
 _FIELDS = [f.name for f in dataclasses.fields(SessionConfig)]
+
+
+def as_preset(config: SessionConfig) -> dict[str, Any]:
+    """Every setting of ``config``, as a saved preset holds them."""
+    return {name: getattr(config, name) for name in _FIELDS}
 
 
 def apply(base: SessionConfig, preset: dict[str, Any]) -> SessionConfig:

@@ -12,8 +12,9 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from components import live_status, sidebar
-from voicelab.bridge import CONNECTED, Snapshot
-from voicelab.live_settings import LiveSettings, LiveStatus
+from voicelab.call import CONNECTED, Snapshot
+from voicelab.observers.live_settings import LiveSettings, LiveStatus
+from voicelab.observers.responses import ResponseState
 
 LIVE = "test.live"  # the stand-in call's LiveSettings, made from the first run's settings
 SENT = "test.sent"  # the last session.update, for the refusal to name
@@ -24,7 +25,10 @@ CONFIRMED = {"type": "session.updated", "session": {}}
 
 
 def feed(event: dict[str, Any]) -> None:
-    st.session_state[LIVE].on_event(event)
+    live = st.session_state[LIVE]
+    live.observe("received", event)
+    if due := live.take_due():
+        st.session_state[SENT] = due
 
 
 def refuse() -> None:
@@ -39,8 +43,9 @@ if live is not None:
 choice = sidebar.render()
 if choice.config is not None:
     if live is None:
-        live = st.session_state[LIVE] = LiveSettings(choice.config, choice.backend)
-        live.on_event({"type": "session.created", "session": {}})  # the call is up
+        live = LiveSettings(choice.config, choice.backend, ResponseState())
+        st.session_state[LIVE] = live
+        feed({"type": "session.created", "session": {}})  # the call is up
     elif event := live.want(choice.config):
         st.session_state[SENT] = event
 

@@ -12,10 +12,11 @@ from typing import Any
 
 from voicelab.local import errors
 from voicelab.local.errors import RealtimeError
-from voicelab.local.ids import new_id
 from voicelab.local.responder import Turn
 from voicelab.local.synthesizer import Speech
 from voicelab.local.usage import Usage, assistant_audio_tokens, text_tokens, user_audio_tokens
+from voicelab.protocol.ids import new_id
+from voicelab.protocol.items import message_item
 
 MAX_ITEMS = 500  # oldest items are dropped past this: memory stays bounded on long calls
 
@@ -172,16 +173,14 @@ def _text_of(item: dict[str, Any]) -> str:
     return " ".join(p for p in parts if p)
 
 
-def message_item(
+def server_item(
     role: str, content: list[dict[str, Any]], status: str = "completed"
 ) -> dict[str, Any]:
+    """A message item as the server keeps and reports it: with its id, object and status."""
     return {
-        "id": new_id("item"),
         "object": "realtime.item",
-        "type": "message",
-        "role": role,
         "status": status,
-        "content": content,
+        **message_item(role, content, new_id("item")),
     }
 
 
@@ -225,7 +224,7 @@ def validate_client_item(item: Any) -> dict[str, Any]:
     item_id = item.get("id")
     if item_id is not None and not isinstance(item_id, str):
         raise errors.invalid_type("item.id", "a string", item_id)
-    made = message_item(role, clean)
+    made = server_item(role, clean)
     if item_id:
         made["id"] = item_id
     return made

@@ -5,6 +5,9 @@ synthesis that lags."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from voicelab.local.sender import Sender
 
 #: HTTP statuses the signaling endpoint can be told to answer with, and OpenAI's body for each.
 SDP_FAULTS: dict[int, tuple[str, str, str]] = {
@@ -41,3 +44,27 @@ class Faults:
             raise ValueError("delays cannot be negative")
         if self.drop_after_s is not None and self.drop_after_s <= 0:
             raise ValueError("drop_after_s must be positive")
+
+    def wrap(self, sender: Sender) -> Sender:
+        """The sender with this call's faults on its way out."""
+        return (
+            sender if self.malformed_every is None else MalformedEvery(sender, self.malformed_every)
+        )
+
+
+class MalformedEvery:
+    """Before every ``every``-th event, a message that is not JSON (a truncated one)."""
+
+    def __init__(self, inner: Sender, every: int) -> None:
+        self.inner = inner
+        self.every = every
+        self._count = 0
+
+    def send(self, event: dict[str, Any]) -> None:
+        self._count += 1
+        if self._count % self.every == 0:
+            self.inner.send_raw('{"type": "error", "event_id": ')
+        self.inner.send(event)
+
+    def send_raw(self, data: str) -> None:
+        self.inner.send_raw(data)

@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from voicelab.audio import WEBRTC_RATE, Rechunker, Resampler
 from voicelab.local.recognizer import Recognizer, recognizers
 from voicelab.local.turn_detection import SpeechStarted, SpeechStopped, TurnDetector
 from voicelab.local.vad import RATE, WINDOW, WINDOW_MS, SpeechScorer
-
-MIN_COMMIT_MS = 100  # OpenAI refuses to commit less
+from voicelab.media.frames import WEBRTC_RATE
+from voicelab.media.resampling import Rechunker, Resampler
+from voicelab.protocol.limits import MIN_COMMIT_MS
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from voicelab.audio import WEBRTC_RATE
-from voicelab.local.conversation import Conversation, message_item
-from voicelab.local.ids import new_id
+from voicelab.local.conversation import Conversation, server_item
 from voicelab.local.responder import ReplyRequest, Responder, ResponderError
 from voicelab.local.synthesizer import Speech, Synthesizer
 from voicelab.local.usage import Usage, assistant_audio_tokens, text_tokens
-from voicelab.pcm_track import PcmTrack
+from voicelab.media.frames import WEBRTC_RATE
+from voicelab.media.pcm_track import PcmTrack
+from voicelab.protocol.ids import new_id
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,9 @@ class ResponseRun:
         self.item_id: str | None = None
         self.cancel_reason: str | None = None
         self._cancelled = asyncio.Event()
+        #: Set once the run is no longer active (cancelled, or over): a response queued
+        #: behind it waits on this.
+        self.settled = asyncio.Event()
         self._on_audio_started = on_audio_started
         self._audio_start: int | None = None
         self.audio_playing = False
@@ -75,6 +78,7 @@ class ResponseRun:
             return
         self.cancel_reason = reason
         self._cancelled.set()
+        self.settled.set()
         if self._audio_start is not None:
             self.call.speech_out.clear()
 
@@ -169,7 +173,7 @@ class ResponseRun:
 
     def _open_item(self, part: dict[str, Any]) -> dict[str, Any]:
         send = self.call.send
-        item = message_item("assistant", [_item_content(part)], status="in_progress")
+        item = server_item("assistant", [_item_content(part)], status="in_progress")
         self.item_id = item["id"]
         previous = self.call.conversation.add(item)
         send(
@@ -274,26 +278,8 @@ class ResponseRun:
         start = out.push(speech.samples)
         self._audio_start = start
         self._on_audio_started()
+        finished = await self._play(speech, start)
         where = self._where()
-        heard = ""
-        if await out.wait_sent(start + 1):
-            self.audio_playing = True
-            self.call.send({"type": "output_audio_buffer.started", "response_id": self.id})
-            for i, word in enumerate(speech.words):
-                position = start + word.audio_ms * WEBRTC_RATE // 1000 + 1
-                if self._cancelled.is_set() or not await out.wait_sent(position):
-                    break
-                upto = speech.words[i + 1].start if i + 1 < len(speech.words) else len(speech.text)
-                delta = speech.text[len(heard) : upto]
-                heard += delta
-                self.call.send(
-                    {"type": "response.output_audio_transcript.delta", **where, "delta": delta}
-                )
-            finished = not self._cancelled.is_set() and await out.wait_sent(
-                start + len(speech.samples)
-            )
-        else:
-            finished = False
         played_ms = self.played_ms() if not finished else speech.duration_ms
         # A client truncate that came in while this run wound down may have cut the item
         # shorter than what was sent: the shorter cut (what the user heard) stands.
@@ -319,6 +305,28 @@ class ResponseRun:
         self.audio_playing = False
         if self.cancel_reason is None:
             self.cancel_reason = "done"
+
+    async def _play(self, speech: Speech, start: int) -> bool:
+        """Narrate ``speech`` as its audio goes out from stream position ``start``: the
+        buffer started, then each word's transcript delta once its audio has begun. True
+        when all of it went out, False when cut short."""
+        out = self.call.speech_out
+        if not await out.wait_sent(start + 1):
+            return False
+        self.audio_playing = True
+        self.call.send({"type": "output_audio_buffer.started", "response_id": self.id})
+        where, heard = self._where(), ""
+        for i, word in enumerate(speech.words):
+            position = start + word.audio_ms * WEBRTC_RATE // 1000 + 1
+            if self._cancelled.is_set() or not await out.wait_sent(position):
+                return False
+            upto = speech.words[i + 1].start if i + 1 < len(speech.words) else len(speech.text)
+            delta = speech.text[len(heard) : upto]
+            heard += delta
+            self.call.send(
+                {"type": "response.output_audio_transcript.delta", **where, "delta": delta}
+            )
+        return not self._cancelled.is_set() and await out.wait_sent(start + len(speech.samples))
 
     def _fit(self, speech: Speech) -> tuple[Speech, str, dict[str, Any] | None]:
         """Cut speech to max_output_tokens (text + audio tokens), at a word boundary."""

@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from voicelab import rtp_level
 from voicelab.local.call import RealtimeCall
 from voicelab.local.errors import RealtimeError
 from voicelab.local.faults import SDP_FAULTS, Faults
-from voicelab.local.ids import new_id
 from voicelab.local.recognizer import recognizers
 from voicelab.local.responder import LocalResponder, Responder
 from voicelab.local.session import Session
+from voicelab.media import patches
+from voicelab.protocol.ids import new_id
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,6 @@ def _error(status: int, error: RealtimeError) -> web.Response:
 
 class LocalServer:
     def __init__(self, options: ServerOptions | None = None) -> None:
-        rtp_level.install()
         self.options = options or ServerOptions()
         self.calls: dict[str, RealtimeCall] = {}
         self.ended_calls = 0
@@ -68,6 +67,7 @@ class LocalServer:
         return app
 
     async def start(self) -> int:
+        patches.install()
         # Build a decoder now, so the first call's setup does not wait ~300 ms for one.
         await asyncio.get_running_loop().run_in_executor(None, recognizers.warm)
         self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
@@ -80,7 +80,7 @@ class LocalServer:
 
     async def stop(self) -> None:
         for call in list(self.calls.values()):
-            await call.end("server stopped")
+            await call.end()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -182,10 +182,10 @@ class LocalServer:
         try:
             answer = await asyncio.wait_for(call.answer(offer), timeout=20)
         except RealtimeError:
-            await call.end("bad offer")
+            await call.end()
             raise
         except Exception as exc:
-            await call.end("bad offer")
+            await call.end()
             raise RealtimeError(
                 f"The SDP offer could not be used: {exc}", "invalid_offer", "sdp"
             ) from exc
@@ -239,7 +239,7 @@ class LocalServer:
                     "call_id",
                 ),
             )
-        await call.end("hangup")
+        await call.end()
         return web.json_response({})
 
     def _call_ended(self, call: RealtimeCall) -> None:

@@ -14,11 +14,20 @@ from typing import Any
 
 from voicelab.local import errors
 from voicelab.local.errors import RealtimeError
-from voicelab.local.ids import new_id
-from voicelab.session_config import DEFAULT_TEMPERATURE, VOICES
-
-EAGERNESS = ("low", "medium", "high", "auto")
-MAX_OUTPUT_TOKENS = 4096
+from voicelab.protocol.defaults import (
+    DEFAULT_MODEL,
+    DEFAULT_TEMPERATURE,
+    DEFAULT_VOICE,
+    EAGERNESS,
+    NOISE_REDUCTION_TYPES,
+    OUTPUT_MODALITIES,
+    SEMANTIC_VAD_DEFAULTS,
+    SERVER_VAD_DEFAULTS,
+    TURN_DETECTION_TYPES,
+    VOICES,
+)
+from voicelab.protocol.ids import new_id
+from voicelab.protocol.limits import RANGES
 
 Validator = Callable[[Any, str], Any]
 
@@ -59,12 +68,14 @@ def _bounded(kind: str, lo: float, hi: float, integral: bool) -> Validator:
     return check
 
 
-def _number(lo: float, hi: float) -> Validator:
+def _number(name: str) -> Validator:
+    lo, hi = RANGES[name]
     return _bounded("decimal", lo, hi, integral=False)
 
 
-def _integer(lo: int, hi: int) -> Validator:
-    return _bounded("integer", lo, hi, integral=True)
+def _integer(name: str) -> Validator:
+    lo, hi = RANGES[name]
+    return _bounded("integer", int(lo), int(hi), integral=True)
 
 
 def _one_of(options: tuple[str, ...]) -> Validator:
@@ -93,13 +104,13 @@ def _max_tokens(value: Any, param: str) -> int | str:
         return value
     if isinstance(value, str):
         raise errors.invalid_value(param, f"'{value}'. Expected an integer or 'inf'.")
-    return _integer(1, MAX_OUTPUT_TOKENS)(value, param)
+    return _integer("max_output_tokens")(value, param)
 
 
 def _modalities(value: Any, param: str) -> list[str]:
     if not isinstance(value, list):
         raise errors.invalid_type(param, "an array", value)
-    if value not in (["audio"], ["text"]):
+    if value not in [[m] for m in OUTPUT_MODALITIES]:
         raise errors.invalid_value(param, "expected ['audio'] or ['text'].")
     return list(value)
 
@@ -122,10 +133,10 @@ def _obj(fields: dict[str, Validator], required: tuple[str, ...] = ()) -> Valida
 _SERVER_VAD = _obj(
     {
         "type": _anything,
-        "threshold": _number(0.0, 1.0),
-        "prefix_padding_ms": _integer(0, 5000),
-        "silence_duration_ms": _integer(0, 10000),
-        "idle_timeout_ms": _nullable(_integer(5000, 30000)),
+        "threshold": _number("threshold"),
+        "prefix_padding_ms": _integer("prefix_padding_ms"),
+        "silence_duration_ms": _integer("silence_duration_ms"),
+        "idle_timeout_ms": _nullable(_integer("idle_timeout_ms")),
         "create_response": _boolean,
         "interrupt_response": _boolean,
     }
@@ -153,7 +164,10 @@ def _turn_detection(value: Any, param: str) -> dict[str, Any] | None:
     if kind == "semantic_vad":
         return _SEMANTIC_VAD(value, param)
     raise errors.invalid_value(
-        f"{param}.type", f"'{kind}'. Supported values are: 'server_vad', 'semantic_vad'."
+        f"{param}.type",
+        f"'{kind}'. Supported values are: "
+        + ", ".join(f"'{t}'" for t in TURN_DETECTION_TYPES)
+        + ".",
     )
 
 
@@ -166,7 +180,7 @@ _SESSION = _obj(
         "instructions": _string,
         "output_modalities": _modalities,
         "max_output_tokens": _max_tokens,
-        "temperature": _number(0.0, 2.0),
+        "temperature": _number("temperature"),
         "tools": _anything,
         "tool_choice": _anything,
         "tracing": _anything,
@@ -179,7 +193,7 @@ _SESSION = _obj(
                     {
                         "format": _FORMAT,
                         "noise_reduction": _nullable(
-                            _obj({"type": _one_of(("near_field", "far_field"))}, ("type",))
+                            _obj({"type": _one_of(NOISE_REDUCTION_TYPES)}, ("type",))
                         ),
                         "transcription": _nullable(
                             _obj(
@@ -191,7 +205,7 @@ _SESSION = _obj(
                     }
                 ),
                 "output": _obj(
-                    {"format": _FORMAT, "voice": _one_of(VOICES), "speed": _number(0.25, 1.5)}
+                    {"format": _FORMAT, "voice": _one_of(VOICES), "speed": _number("speed")}
                 ),
             }
         ),
@@ -199,25 +213,10 @@ _SESSION = _obj(
     required=("type",),
 )
 
-SERVER_VAD_DEFAULTS: dict[str, Any] = {
-    "type": "server_vad",
-    "threshold": 0.5,
-    "prefix_padding_ms": 300,
-    "silence_duration_ms": 500,
-    "idle_timeout_ms": None,
-    "create_response": True,
-    "interrupt_response": True,
-}
-SEMANTIC_VAD_DEFAULTS: dict[str, Any] = {
-    "type": "semantic_vad",
-    "eagerness": "auto",
-    "create_response": True,
-    "interrupt_response": True,
-}
 DEFAULT_INSTRUCTIONS = "You are a helpful, friendly voice assistant. Keep your answers short."
 
 
-def default_session(model: str = "gpt-realtime") -> dict[str, Any]:
+def default_session(model: str = DEFAULT_MODEL) -> dict[str, Any]:
     pcm = {"type": "audio/pcm", "rate": 24000}
     return {
         "type": "realtime",
@@ -242,7 +241,7 @@ def default_session(model: str = "gpt-realtime") -> dict[str, Any]:
                 "noise_reduction": None,
                 "turn_detection": dict(SERVER_VAD_DEFAULTS),
             },
-            "output": {"format": dict(pcm), "voice": "alloy", "speed": 1.0},
+            "output": {"format": dict(pcm), "voice": DEFAULT_VOICE, "speed": 1.0},
         },
     }
 

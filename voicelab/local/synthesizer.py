@@ -29,7 +29,8 @@ from dataclasses import dataclass
 import espeakng_loader
 import numpy as np
 
-from voicelab.audio import WEBRTC_RATE, resample
+from voicelab.media.frames import WEBRTC_RATE
+from voicelab.media.resampling import resample
 
 #: OpenAI's voice names mapped to distinct eSpeak NG voice variants (pitch and timbre).
 VOICE_VARIANTS: dict[str, str] = {

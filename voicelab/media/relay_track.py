@@ -29,11 +29,10 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from voicelab.audio import STALL_S, WEBRTC_FRAME_SAMPLES, WEBRTC_RATE, stall_jump
+from voicelab.media.frames import STALL_S, WEBRTC_FRAME_SAMPLES, WEBRTC_RATE, stall_jump
+from voicelab.media.levels import SILENT_PEAK
 
 _TIME_BASE = fractions.Fraction(1, WEBRTC_RATE)
-#: A frame whose peak is at most this (-60 dBFS) has no sound in it.
-SILENT_PEAK = 32
 #: How far the stream may run ahead of the wall clock before silent frames are dropped.
 MAX_AHEAD_S = 0.1
 

@@ -15,24 +15,18 @@ dropped by a flush or by the bound never counts.
 
 from __future__ import annotations
 
-import itertools
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from voicelab.audio import WEBRTC_RATE
-from voicelab.relay_track import FrameRelayTrack
+from voicelab.media.frames import WEBRTC_RATE
+from voicelab.media.relay_track import FrameRelayTrack
+from voicelab.observers.stream import Direction
+from voicelab.protocol import client_events
+from voicelab.protocol.client_events import ItemTruncate
 
-#: Our truncate events carry ids with this prefix, so the bridge knows a reply to one.
-CUT_EVENT_PREFIX = "voicelab_cut_"
 _AUDIO_PARTS = ("audio", "output_audio")
-_cut_numbers = itertools.count(1)
-
-
-def cut_event_id() -> str:
-    """An id for an event of a cut (truncate, or Interrupt's cancel and clear): the server's
-    error about one means the answer had already ended there, which is no news to the user."""
-    return f"{CUT_EVENT_PREFIX}{next(_cut_numbers)}"
 
 
 @dataclass
@@ -43,10 +37,11 @@ class _Answer:
 
 
 class PlaybackTracker:
-    """Follows the server's events for one call; ``cut`` is called at barge-in or Interrupt.
-    Runs on the call's thread only."""
+    """Follows the server's events for one call and the track that plays its answers to the
+    browser; ``cut`` is called at barge-in or Interrupt. Runs on the call's thread only."""
 
-    def __init__(self, remembered: int = 8) -> None:
+    def __init__(self, output: FrameRelayTrack | None, remembered: int = 8) -> None:
+        self.output = output
         # response id -> its audio part; a few, since only the latest can be playing
         self._parts: OrderedDict[str, _Answer] = OrderedDict()
         self._remembered = remembered
@@ -58,7 +53,9 @@ class PlaybackTracker:
         #: played, until the next response begins.
         self.discarding = False
 
-    def on_event(self, event: dict[str, Any], output: FrameRelayTrack | None) -> None:
+    def observe(self, direction: Direction, event: Mapping[str, Any]) -> None:
+        if direction != "received":
+            return
         kind = event.get("type")
         if kind in ("response.created", "output_audio_buffer.started"):
             self.discarding = False
@@ -81,8 +78,8 @@ class PlaybackTracker:
                     self._parts.popitem(last=False)
         elif kind == "output_audio_buffer.started":
             answer = self._parts.get(event.get("response_id"))  # type: ignore[arg-type]
-            if answer is not None and output is not None:
-                output.mark()
+            if answer is not None and self.output is not None:
+                self.output.mark()
                 self._playing, self._sending = answer, True
         elif kind in ("output_audio_buffer.stopped", "output_audio_buffer.cleared"):
             playing = self._playing
@@ -100,20 +97,16 @@ class PlaybackTracker:
             return response_id == self._playing.response_id
         return response_id != self._cut_response
 
-    def cut(self, output: FrameRelayTrack | None) -> dict[str, Any] | None:
+    def cut(self) -> ItemTruncate | None:
         """Drop what the browser has not yet been sent; return the truncate event for the
         answer being heard, or None when no answer was still playing."""
-        queued, heard = output.cut() if output is not None else (0, 0)
+        queued, heard = self.output.cut() if self.output is not None else (0, 0)
         answer, self._playing = self._playing, None
         self.discarding = True
         if answer is not None:
             self._cut_response = answer.response_id
         if answer is None or (not self._sending and queued == 0):
             return None  # nothing playing, or it had all been heard already
-        return {
-            "type": "conversation.item.truncate",
-            "event_id": cut_event_id(),
-            "item_id": answer.item_id,
-            "content_index": answer.content_index,
-            "audio_end_ms": heard * 1000 // WEBRTC_RATE,
-        }
+        return client_events.item_truncate(
+            answer.item_id, answer.content_index, heard * 1000 // WEBRTC_RATE
+        )

@@ -12,16 +12,13 @@ from typing import Any
 
 import httpx
 
+from voicelab.upstream.transport import SetupError
+
 DEFAULT_TIMEOUT_S = 20.0
 
 
-class SignalingError(Exception):
-    """A call could not be started or ended; ``str()`` is one sentence for the user."""
-
-    def __init__(self, message: str, status: int | None = None, code: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.code = code
+class SignalingError(SetupError):
+    """The HTTP exchange that starts or ends a call failed; ``str()`` is the sentence."""
 
 
 @dataclass(frozen=True)

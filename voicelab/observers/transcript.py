@@ -8,11 +8,13 @@ assistant has begun answering. Turns are therefore placed by the server's item o
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Literal
 
-from voicelab.events import MALFORMED, error_text
+from voicelab.observers.stream import Direction
+from voicelab.protocol.server_events import MALFORMED, answers_best_effort, error_text
 
 Role = Literal["user", "assistant"]
 #: streaming: text still arriving · done: final text · interrupted: cut off by the user or a
@@ -85,7 +87,15 @@ class Transcript:
     def errors(self) -> tuple[str, ...]:
         return tuple(self._errors)
 
-    def apply(self, event: dict[str, Any]) -> None:
+    def note_error(self, text: str) -> None:
+        """A problem of the call's own to show with the server's (a change not sent)."""
+        self._errors.append(text)
+
+    def observe(self, direction: Direction, event: Mapping[str, Any]) -> None:
+        if direction == "received":
+            self.apply(event)
+
+    def apply(self, event: Mapping[str, Any]) -> None:
         kind = event.get("type", "")
         handler = _HANDLERS.get(kind)
         if handler is None:
@@ -128,7 +138,7 @@ class Transcript:
 
     # handlers --------------------------------------------------------------------------
 
-    def _item_added(self, event: dict[str, Any]) -> None:
+    def _item_added(self, event: Mapping[str, Any]) -> None:
         item = event.get("item") or {}
         item_id = item.get("id")
         if not item_id:
@@ -145,7 +155,7 @@ class Transcript:
         elif complete and turn.status == "streaming" and item["role"] == "user":
             self._set(turn, status="done")
 
-    def _item_done(self, event: dict[str, Any]) -> None:
+    def _item_done(self, event: Mapping[str, Any]) -> None:
         item = event.get("item") or {}
         turn = self._turns.get(item.get("id", ""))
         if turn is None:
@@ -155,7 +165,7 @@ class Transcript:
         if complete and text and turn.status == "streaming":
             self._set(turn, text=text, status="done")
 
-    def _user_speech(self, event: dict[str, Any]) -> None:
+    def _user_speech(self, event: Mapping[str, Any]) -> None:
         item_id = event.get("item_id")
         if not item_id:
             return
@@ -164,33 +174,33 @@ class Transcript:
         if committed and not self.transcribing and turn is not None and not turn.text:
             self._set(turn, text=NOT_TRANSCRIBED, status="done")
 
-    def _session(self, event: dict[str, Any]) -> None:
+    def _session(self, event: Mapping[str, Any]) -> None:
         session = event.get("session") or {}
         audio_in = (session.get("audio") or {}).get("input") or {}
         self.transcribing = audio_in.get("transcription") is not None
 
-    def _delta(self, event: dict[str, Any], role: Role) -> None:
+    def _delta(self, event: Mapping[str, Any], role: Role) -> None:
         turn = self._ensure(event.get("item_id", "?"), role)
         if turn is not None and turn.status == "streaming":
             self._set(turn, text=turn.text + str(event.get("delta") or ""))
 
-    def _user_completed(self, event: dict[str, Any]) -> None:
+    def _user_completed(self, event: Mapping[str, Any]) -> None:
         turn = self._ensure(event.get("item_id", "?"), "user")
         self._set(turn, text=str(event.get("transcript") or "").strip(), status="done")
 
-    def _user_failed(self, event: dict[str, Any]) -> None:
+    def _user_failed(self, event: Mapping[str, Any]) -> None:
         turn = self._ensure(event.get("item_id", "?"), "user")
         error = event.get("error")
         reason = (error.get("message") if isinstance(error, dict) else None) or "unknown reason"
         text = (turn.text if turn else "") or f"(not transcribed: {reason})"
         self._set(turn, text=text, status="failed")
 
-    def _assistant_item(self, event: dict[str, Any]) -> None:
+    def _assistant_item(self, event: Mapping[str, Any]) -> None:
         item = event.get("item") or {}
         if item.get("id") and item.get("type") == "message":
             self._ensure(item["id"], "assistant")
 
-    def _assistant_done(self, event: dict[str, Any]) -> None:
+    def _assistant_done(self, event: Mapping[str, Any]) -> None:
         turn = self._ensure(event.get("item_id", "?"), "assistant")
         if turn is None:
             return
@@ -198,7 +208,7 @@ class Transcript:
         status = "interrupted" if turn.status == "interrupted" else "done"
         self._set(turn, text=str(final) if final is not None else turn.text, status=status)
 
-    def _response_done(self, event: dict[str, Any]) -> None:
+    def _response_done(self, event: Mapping[str, Any]) -> None:
         response = event.get("response") or {}
         # cancelled: cut off by the user or a cancel; incomplete (a token limit) is complete
         # as far as the listener is concerned.
@@ -213,22 +223,23 @@ class Transcript:
                 f"The response failed: {details.get('message') or 'no reason given'}."
             )
 
-    def _truncated(self, event: dict[str, Any]) -> None:
+    def _truncated(self, event: Mapping[str, Any]) -> None:
         turn = self._turns.get(event.get("item_id", ""))
         if turn is not None:
             self._set(turn, status="interrupted")
 
-    def _deleted(self, event: dict[str, Any]) -> None:
+    def _deleted(self, event: Mapping[str, Any]) -> None:
         item_id = event.get("item_id", "")
         self._turns.pop(item_id, None)
         self._gone.append(item_id)
         if item_id in self._order:
             self._order.remove(item_id)
 
-    def _error(self, event: dict[str, Any]) -> None:
-        self._errors.append(error_text(event))
+    def _error(self, event: Mapping[str, Any]) -> None:
+        if not answers_best_effort(event):  # a cut the server had already made: no news
+            self._errors.append(error_text(event))
 
-    def _malformed(self, event: dict[str, Any]) -> None:
+    def _malformed(self, event: Mapping[str, Any]) -> None:
         self._errors.append("The server sent a message that is not a valid event; ignored it.")
 
 

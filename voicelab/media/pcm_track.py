@@ -13,13 +13,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
 
 import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from voicelab.audio import STALL_S, WEBRTC_FRAME_SAMPLES, WEBRTC_RATE, mono_frame, stall_jump
+from voicelab.media.frames import STALL_S, WEBRTC_FRAME_SAMPLES, WEBRTC_RATE, mono_frame, stall_jump
 
 
 class BufferFull(Exception):
@@ -36,17 +35,10 @@ class PcmTrack(MediaStreamTrack):
 
     kind = "audio"
 
-    def __init__(
-        self,
-        max_buffer_s: float = 120.0,
-        *,
-        drop_oldest: bool = False,
-        on_frame: Callable[[int], None] | None = None,
-    ) -> None:
+    def __init__(self, max_buffer_s: float = 120.0, *, drop_oldest: bool = False) -> None:
         super().__init__()
         self.max_buffer_samples = int(max_buffer_s * WEBRTC_RATE)
         self.drop_oldest = drop_oldest
-        self.on_frame = on_frame
         self._chunks: deque[np.ndarray] = deque()
         self._buffered = 0
         self._head_offset = 0  # samples already taken from _chunks[0]
@@ -168,9 +160,7 @@ class PcmTrack(MediaStreamTrack):
             self.sent_total += real
             self._settle_waiters()
         else:
-            samples, real = self._silence, 0
-        if self.on_frame is not None:
-            self.on_frame(real)
+            samples = self._silence
         return mono_frame(samples, WEBRTC_RATE, pts=self._pts)
 
     def stop(self) -> None:

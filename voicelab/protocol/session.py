@@ -1,5 +1,5 @@
 """The GA Realtime session as one typed value: what the sidebar edits, what the call request
-carries, and which backend accepts which field.
+carries, and what changes between two of them.
 
 Validation happens here, before a call is attempted, so a user reads "Speed must be between
 0.25 and 1.5" instead of an HTTP 400 from the far side.
@@ -9,53 +9,33 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
-EAGERNESS = ("auto", "low", "medium", "high")
-TURN_DETECTION = ("server_vad", "semantic_vad", "off")
-NOISE_REDUCTION = ("off", "near_field", "far_field")
-MODALITIES = ("audio", "text")
-OPENAI_MODELS = (
-    "gpt-realtime",
-    "gpt-realtime-1.5",
-    "gpt-realtime-2",
-    "gpt-realtime-2.1",
-    "gpt-realtime-2.1-mini",
-    "gpt-realtime-mini",
+from voicelab.protocol import defaults
+from voicelab.protocol.backends import Backend, accepts
+from voicelab.protocol.defaults import (
+    DEFAULT_TEMPERATURE,
+    EAGERNESS,
+    NOISE_REDUCTION_TYPES,
+    OUTPUT_MODALITIES,
+    SEMANTIC_VAD_DEFAULTS,
+    SERVER_VAD_DEFAULTS,
+    TURN_DETECTION_TYPES,
+    VOICES,
 )
-TRANSCRIPTION_MODELS = ("gpt-4o-mini-transcribe", "gpt-4o-transcribe", "whisper-1")
-MAX_OUTPUT_TOKENS = 4096
-#: What a backend that has temperature uses when none is set (OpenAI's beta default, which
-#: the local server keeps); a cleared temperature is sent as this.
-DEFAULT_TEMPERATURE = 0.8
+from voicelab.protocol.limits import RANGES
 
-Backend = Literal["local", "openai"]
-
-#: Fields a backend refuses, with the one-line reason the sidebar shows. Everything not listed
-#: here is accepted by every backend: this table is the only place that knows the difference.
-REFUSED_FIELDS: dict[Backend, dict[str, str]] = {
-    "openai": {
-        "temperature": "OpenAI's GA Realtime models have no temperature setting "
-        "(sending one is refused with unknown_parameter).",
-    },
-    "local": {},
-}
+#: The settings' own values for "none" where the session has null.
+TURN_DETECTION = (*TURN_DETECTION_TYPES, "off")
+NOISE_REDUCTION = ("off", *NOISE_REDUCTION_TYPES)
 
 
 class ConfigError(ValueError):
     """A setting out of range; ``str()`` names the setting and the allowed range."""
 
 
-def accepts(backend: Backend, field: str) -> bool:
-    return field not in REFUSED_FIELDS[backend]
-
-
-def refusal_reason(backend: Backend, field: str) -> str | None:
-    return REFUSED_FIELDS[backend].get(field)
-
-
-def _check_range(label: str, value: float, lo: float, hi: float) -> None:
+def _check_range(label: str, name: str, value: float) -> None:
+    lo, hi = RANGES[name]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
         raise ConfigError(f"{label} must be between {lo:g} and {hi:g} (got {value!r}).")
 
@@ -68,19 +48,19 @@ def _check_choice(label: str, value: Any, options: tuple[str, ...]) -> None:
 @dataclass(frozen=True)
 class SessionConfig:
     """Defaults are OpenAI's, except that user speech is transcribed (OpenAI's default is no
-    transcription, which would leave the "You" panel empty)."""
+    transcription, which would leave the user's side of the transcript empty)."""
 
-    model: str = "gpt-realtime"
+    model: str = defaults.DEFAULT_MODEL
     instructions: str = ""
-    voice: str = "alloy"
+    voice: str = defaults.DEFAULT_VOICE
     speed: float = 1.0
     output_modality: str = "audio"
     turn_detection: str = "server_vad"
-    threshold: float = 0.5
-    prefix_padding_ms: int = 300
-    silence_duration_ms: int = 500
-    idle_timeout_ms: int | None = None
-    eagerness: str = "auto"
+    threshold: float = SERVER_VAD_DEFAULTS["threshold"]
+    prefix_padding_ms: int = SERVER_VAD_DEFAULTS["prefix_padding_ms"]
+    silence_duration_ms: int = SERVER_VAD_DEFAULTS["silence_duration_ms"]
+    idle_timeout_ms: int | None = SERVER_VAD_DEFAULTS["idle_timeout_ms"]
+    eagerness: str = SEMANTIC_VAD_DEFAULTS["eagerness"]
     create_response: bool = True
     interrupt_response: bool = True
     transcription_model: str | None = "gpt-4o-mini-transcribe"
@@ -94,20 +74,20 @@ class SessionConfig:
         if not self.model.strip():
             raise ConfigError("Choose a model.")
         _check_choice("Voice", self.voice, VOICES)
-        _check_range("Speed", self.speed, 0.25, 1.5)
-        _check_choice("Output", self.output_modality, MODALITIES)
+        _check_range("Speed", "speed", self.speed)
+        _check_choice("Output", self.output_modality, OUTPUT_MODALITIES)
         _check_choice("Turn detection", self.turn_detection, TURN_DETECTION)
-        _check_range("VAD threshold", self.threshold, 0.0, 1.0)
-        _check_range("Prefix padding (ms)", self.prefix_padding_ms, 0, 5000)
-        _check_range("Silence duration (ms)", self.silence_duration_ms, 0, 10000)
+        _check_range("VAD threshold", "threshold", self.threshold)
+        _check_range("Prefix padding (ms)", "prefix_padding_ms", self.prefix_padding_ms)
+        _check_range("Silence duration (ms)", "silence_duration_ms", self.silence_duration_ms)
         if self.idle_timeout_ms is not None:
-            _check_range("Idle timeout (ms)", self.idle_timeout_ms, 5000, 30000)
+            _check_range("Idle timeout (ms)", "idle_timeout_ms", self.idle_timeout_ms)
         _check_choice("Eagerness", self.eagerness, EAGERNESS)
         _check_choice("Noise reduction", self.noise_reduction, NOISE_REDUCTION)
         if self.max_output_tokens is not None:
-            _check_range("Max output tokens", self.max_output_tokens, 1, MAX_OUTPUT_TOKENS)
+            _check_range("Max output tokens", "max_output_tokens", self.max_output_tokens)
         if self.temperature is not None:
-            _check_range("Temperature", self.temperature, 0.0, 2.0)
+            _check_range("Temperature", "temperature", self.temperature)
         return self
 
     def replace(self, **changes: Any) -> SessionConfig:
@@ -178,7 +158,7 @@ def changed_fields(old: SessionConfig, new: SessionConfig) -> tuple[str, ...]:
     )
 
 
-def session_update(old: SessionConfig, new: SessionConfig, backend: Backend) -> dict[str, Any]:
+def session_changes(old: SessionConfig, new: SessionConfig, backend: Backend) -> dict[str, Any]:
     """The ``session`` of a ``session.update`` carrying only what changed from ``old`` to
     ``new`` (empty when nothing did). Turn detection, transcription and noise reduction go
     as whole objects, as the server replaces them whole; a cleared instruction is sent as

@@ -10,17 +10,18 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-Direction = Literal["sent", "received"]
+from voicelab.observers.stream import Direction
 
 
 @dataclass(frozen=True)
 class Logged:
     at: float  # time.monotonic()
     direction: Direction
-    event: dict[str, Any]
+    event: Mapping[str, Any]
 
     @property
     def type(self) -> str:
@@ -34,7 +35,7 @@ class EventLog:
         self._entries: deque[Logged] = deque(maxlen=size)
         self._lock = threading.Lock()
 
-    def add(self, direction: Direction, event: dict[str, Any]) -> None:
+    def observe(self, direction: Direction, event: Mapping[str, Any]) -> None:
         with self._lock:
             self._entries.append(Logged(time.monotonic(), direction, event))
 

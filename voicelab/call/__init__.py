@@ -1,0 +1,23 @@
+"""One visitor's call, split by idea:
+
+* ``bridge`` — the thread-safe façade the page talks to: intents in, snapshots out;
+* ``upstream_call`` — the call's behaviour: intents become client events, every event goes
+  to the observers, barge-in and reconnect carry-over happen here;
+* ``call_thread`` — the call's own asyncio loop in its own thread;
+* ``carry_over``, ``watchdog``, ``problems``, ``snapshot`` — the small pieces they share.
+"""
+
+from voicelab.call.bridge import Bridge, BridgeError
+from voicelab.call.snapshot import CONNECTED, CONNECTING, ERROR, IDLE, Snapshot
+from voicelab.upstream.transport import Target
+
+__all__ = [
+    "CONNECTED",
+    "CONNECTING",
+    "ERROR",
+    "IDLE",
+    "Bridge",
+    "BridgeError",
+    "Snapshot",
+    "Target",
+]

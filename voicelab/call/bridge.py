@@ -1,0 +1,330 @@
+"""One visitor's call, as the page sees it: intents in, immutable snapshots out.
+
+The browser leg (streamlit-webrtc's audio sink in, a relay track out) is joined to an
+upstream call that runs on its own loop in its own thread (``UpstreamCall`` on a
+``CallThread``). Streamlit's loop only ever calls ``on_browser_frame``, which hands the frame
+across and returns; the page only ever sends intents and reads ``snapshot()``. Nothing of a
+call outlives ``stop``: the upstream is hung up, the peer closed, the loop closed, the thread
+joined.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import itertools
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import av
+
+from voicelab.call import problems
+from voicelab.call.call_thread import THREAD_PREFIX, CallThread, LoopClosed
+from voicelab.call.carry_over import MAX_CARRIED_TURNS, CarryOver, carried_to_model
+from voicelab.call.snapshot import CONNECTED, CONNECTING, ERROR, IDLE, DelayFigures, Snapshot
+from voicelab.call.upstream_call import CallOptions, UpstreamCall
+from voicelab.media.frames import FRAME_MS
+from voicelab.media.relay_track import FrameRelayTrack
+from voicelab.observers.event_log import EventLog, Logged
+from voicelab.observers.stream import Observer
+from voicelab.observers.transcript import Turn
+from voicelab.protocol.client_events import EventTooLarge
+from voicelab.protocol.session import SessionConfig
+from voicelab.upstream import signaling
+from voicelab.upstream.transport import Connector, Target
+from voicelab.upstream.webrtc import WebRtcConnector
+
+log = logging.getLogger(__name__)
+
+#: How long an intent may wait for the call's loop to take it.
+INTENT_TIMEOUT_S = 3.0
+_numbers = itertools.count(1)
+
+
+class BridgeError(ValueError):
+    """An intent that cannot be carried out now; ``str()`` tells the user why."""
+
+
+@dataclass(frozen=True)
+class _Running:
+    call: UpstreamCall
+    thread: CallThread
+
+
+_bridges: weakref.WeakSet[Bridge] = weakref.WeakSet()
+
+
+@atexit.register
+def _hang_up_everything() -> None:
+    """Call threads are daemons: without this, stopping the server would leave upstream
+    calls open (and billed) until they time out."""
+    for bridge in list(_bridges):
+        bridge.stop(5.0)
+
+
+class Bridge:
+    def __init__(
+        self,
+        playback_buffer_s: float = 2.0,
+        mic_queue_frames: int = 25,
+        browser_silence_s: float = 10.0,
+        session_created_timeout_s: float = 15.0,
+        settings_debounce_s: float = 0.3,
+        signaling_timeout_s: float = signaling.DEFAULT_TIMEOUT_S,
+        connector: Connector | None = None,
+        observers: Callable[[], Iterable[Observer]] = tuple,
+    ) -> None:
+        """``connector`` builds each call's transport (WebRTC unless given); ``observers``
+        builds extra observers of each call's events, after the built-in ones."""
+        self.playback_frames = max(1, int(playback_buffer_s * 1000 / FRAME_MS))
+        self.options = CallOptions(
+            mic_queue_frames=mic_queue_frames,
+            browser_silence_s=browser_silence_s,
+            session_created_timeout_s=session_created_timeout_s,
+            settings_debounce_s=settings_debounce_s,
+        )
+        self.connector = connector or WebRtcConnector(signaling_timeout_s)
+        self.observers = observers
+        #: Mute the microphone while the model speaks (for speakers without echo
+        #: cancellation: the model must not hear, and answer, itself). Changeable any time.
+        self.half_duplex = False
+        self._output: FrameRelayTrack | None = None
+        self._lock = threading.Lock()
+        self._running: _Running | None = None
+        self._status = IDLE
+        self._problem: str | None = None
+        self._mic_frames = 0
+        self._last_turns: tuple[Turn, ...] = ()  # the transcript of the call that ended
+        self._last_errors: tuple[str, ...] = ()
+        self._last_log: EventLog | None = None
+        _bridges.add(self)
+
+    # browser leg (called on Streamlit's loop: must never block) --------------------------
+
+    def on_browser_frame(self, frame: av.AudioFrame) -> None:
+        """The sink callback: hands the frame to the call's thread and returns."""
+        self._mic_frames += 1
+        running = self._running
+        if running is None:
+            return
+        if self.half_duplex and self.model_speaking():
+            running.call.browser_alive()
+            return
+        running.call.browser_frame(frame)
+
+    def model_speaking(self, within_s: float = 0.5) -> bool:
+        """Has the model's voice gone to the browser in the last ``within_s``? The window
+        spans the pauses between words and the echo's way back through speaker and mic."""
+        output = self._output
+        return output is not None and time.perf_counter() - output.last_sound_at < within_s
+
+    def on_browser_ended(self) -> None:
+        """The sink's track ended. After a quick Stop/Start the ``on_ended`` of the earlier
+        browser leg can arrive while the new one is live, so the decision waits 0.3 s: a
+        leg that really ended sends nothing more. A call that has had no frame yet is left
+        alone (its leg may still be starting); the silent-browser watchdog ends it if its
+        leg never sends."""
+        ended_at = time.monotonic()
+
+        def decide() -> None:
+            running = self._running
+            last = running.call.last_browser_frame if running is not None else None
+            if last is None or last > ended_at:
+                log.info("ignored an on_ended: the browser leg of this call is live or new")
+                return
+            self.stop()
+
+        try:
+            asyncio.get_running_loop().call_later(0.3, decide)
+        except RuntimeError:  # not on a loop: decide now
+            decide()
+
+    def output_track(self) -> FrameRelayTrack:
+        """The track that plays the model's voice to the browser (``source_audio_track``);
+        a new one once the previous browser session has ended it."""
+        track = self._output
+        if track is None or track.readyState == "ended":
+            track = self._output = FrameRelayTrack(max_frames=self.playback_frames)
+        return track
+
+    # intents (called from the script thread) ---------------------------------------------
+
+    def start(self, target: Target, config: SessionConfig, history: tuple[Turn, ...] = ()) -> None:
+        """Begin a new call (ending any previous one); returns at once. Raises
+        ``ConfigError`` for a setting out of range. ``history`` is sent into the new call
+        as conversation items as soon as it is up."""
+        config.validate()
+        number = next(_numbers)
+        output = self.output_track()
+
+        def report(status: str, problem: str | None) -> None:
+            self._reported(running, status, problem)
+
+        call = UpstreamCall(
+            target,
+            config,
+            CarryOver.of(history, number),
+            output,
+            self.connector,
+            report,
+            self.options,
+            self.observers(),
+        )
+        running = _Running(
+            call, CallThread(number, call.run, lambda: report(ERROR, problems.CRASHED))
+        )
+        with self._lock:
+            previous, self._running = self._running, running
+            self._status = CONNECTING
+            self._problem = None
+            self._mic_frames = 0
+        if previous is not None:
+            previous.thread.request_stop()
+        output.clear()
+        running.thread.start()
+
+    def reconnect(self, target: Target, config: SessionConfig) -> int:
+        """A new call for settings no update can change (the model, a voice already heard),
+        carrying the conversation over so context and transcript survive. Returns the
+        number of turns carried into the model's context (the page keeps all of them)."""
+        history = tuple(t for t in self.snapshot().turns if t.final)[-MAX_CARRIED_TURNS:]
+        self.start(target, config, history)
+        return sum(1 for t in history if carried_to_model(t))
+
+    def stop(self, wait_s: float | None = None) -> None:
+        """Hang up; with ``wait_s``, block until the call's thread has gone."""
+        with self._lock:
+            running, self._running = self._running, None
+            if self._status != ERROR:
+                self._status = IDLE
+        if running is not None:
+            self._keep_transcript(running.call)
+            running.thread.request_stop()
+            if wait_s:
+                running.thread.join(wait_s)
+        # streamlit-webrtc stops only its relayed copy of a source track; the track itself
+        # would be pulled forever by the library's MediaRelay, one task per visitor on
+        # Streamlit's loop. The next Start gets a fresh one from output_track().
+        output, self._output = self._output, None
+        if output is not None:
+            output.stop()
+
+    def apply_settings(self, config: SessionConfig) -> None:
+        """The sidebar's current settings, on every run: during a call, what changed goes
+        out as one debounced ``session.update``. Settings changed while the call is
+        connecting go out as soon as it is up."""
+        running = self._running
+        if running is not None:
+            running.thread.call_soon(running.call.debounce_settings, config)
+
+    def acknowledge_refusal(self, fields: tuple[str, ...]) -> None:
+        """The page has put the controls of this refusal back."""
+        running = self._running
+        if running is not None:
+            running.call.acknowledge_refusal(fields)
+
+    def refuse(self, problem: str) -> None:
+        """Show why a Start could not begin (no key, a setting out of range)."""
+        with self._lock:
+            self._status, self._problem = ERROR, problem
+
+    def send_text(self, text: str) -> None:
+        """A typed user message into the same call, then ask for a response."""
+        text = text.strip()
+        if not text:
+            raise BridgeError(problems.EMPTY_MESSAGE)
+        self._intent("typed messages go into a live call", lambda c: c.send_text(text))
+
+    def respond_now(self) -> None:
+        """Ask for a response to what is in the conversation now."""
+        self._intent("there is nothing to respond to yet", UpstreamCall.respond_now)
+
+    def interrupt(self) -> None:
+        """Stop the model mid-sentence: cut what the bridge has not yet played, cancel the
+        response, clear what the server still holds, truncate to what was heard."""
+        self._intent("there is nothing to interrupt", UpstreamCall.interrupt)
+
+    def talk_start(self) -> None:
+        """Push-to-talk (turn detection off): begin a turn with an empty input buffer."""
+        self._intent("push-to-talk works in a live call", UpstreamCall.talk_start)
+
+    def talk_send(self) -> None:
+        """Push-to-talk: end the turn (commit what was said) and ask for a response."""
+        self._intent("push-to-talk works in a live call", UpstreamCall.talk_send)
+
+    def _intent(self, why: str, action: Callable[[UpstreamCall], None]) -> None:
+        """Carry out ``action`` on the call's own loop, so what it decides (Interrupt's
+        cut) is decided on the thread of the events it answers."""
+        running = self._running
+        if running is None or self._status != CONNECTED:
+            raise BridgeError(problems.start_first(why))
+        try:
+            running.thread.run(lambda: action(running.call), INTENT_TIMEOUT_S)
+        except LoopClosed as exc:
+            raise BridgeError(problems.ENDED) from exc
+        except EventTooLarge as exc:
+            raise BridgeError(str(exc)) from exc
+        except TimeoutError as exc:
+            raise BridgeError(problems.NOT_TAKEN_IN_TIME) from exc
+        except Exception as exc:  # cancelled by the call ending, channel closed, …
+            raise BridgeError(problems.NOT_READY) from exc
+
+    # reading -------------------------------------------------------------------------------
+
+    @property
+    def active(self) -> bool:
+        return self._running is not None
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            running = self._running
+            status, problem = self._status, self._problem
+        if running is None:
+            return Snapshot(
+                status=status,
+                problem=problem,
+                turns=self._last_turns,
+                errors=self._last_errors,
+                mic_frames=self._mic_frames,
+            )
+        return running.call.snapshot(status, problem, self._mic_frames)
+
+    def delays(self) -> DelayFigures | None:
+        running = self._running
+        if running is None or running.call.relay is None:
+            return None
+        output = self._output
+        return DelayFigures(running.call.relay.delays, output.delays if output else None)
+
+    def events(self, kind: str | None = None) -> tuple[Logged, ...]:
+        """The protocol events of the current call (or of the one that just ended)."""
+        running = self._running
+        log_ = running.call.log if running is not None else self._last_log
+        return log_.entries(kind) if log_ is not None else ()
+
+    def threads(self) -> list[threading.Thread]:
+        """Threads this bridge has running (tests check none outlive a call)."""
+        return [t for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX)]
+
+    # reported by a call, on its own thread -------------------------------------------------
+
+    def _reported(self, running: _Running, status: str, problem: str | None) -> None:
+        with self._lock:
+            if self._running is not running:
+                return  # a call that was already replaced or stopped
+            self._status = status
+            if problem is not None:
+                self._problem = problem
+            if status == ERROR:
+                self._running = None
+        if status == ERROR:
+            self._keep_transcript(running.call)
+            running.thread.request_stop()
+
+    def _keep_transcript(self, call: UpstreamCall) -> None:
+        self._last_turns, self._last_errors = call.final_turns()
+        self._last_log = call.log

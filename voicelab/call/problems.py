@@ -1,0 +1,37 @@
+"""The sentences a call can end with, or refuse an intent with: what happened and what to
+do, in one place so their wording can be read together."""
+
+from __future__ import annotations
+
+CRASHED = "The call failed unexpectedly; press Start again."
+CONNECTION_LOST = "The connection to the Realtime service was lost; press Start."
+ENDED = "The call has ended; press Start to talk again."
+NOT_TAKEN_IN_TIME = "The call did not take the message in time; try again."
+NOT_READY = "The call is not ready for messages; try again."
+NOT_SENT = "It could not be sent."
+EMPTY_MESSAGE = "Type a message first."
+
+
+def start_first(why: str) -> str:
+    return f"Start the call first; {why}."
+
+
+def stuck(ice_state: str) -> str:
+    return (
+        f"The media connection to the Realtime service is stuck in '{ice_state}': outbound "
+        "UDP is probably blocked on this server."
+    )
+
+
+def never_created(timeout_s: float) -> str:
+    return (
+        "The Realtime service accepted the call but never sent session.created within "
+        f"{timeout_s:g} s; press Start again."
+    )
+
+
+def browser_silent(silence_s: float) -> str:
+    return (
+        f"The browser sent no audio for {silence_s:g} s, so the call was ended; press Start "
+        "to talk again."
+    )

@@ -1,0 +1,354 @@
+"""One upstream call's behaviour, on the call's own loop: the transport, the observers, and
+what the call does about what happens.
+
+Intents from the page arrive here (through ``CallThread``) and become client events; every
+event, sent or received, goes once to the observers; and a few events make the call act:
+``session.created`` (the call is up: carry the conversation over), the user's speech over
+the model's answer (barge-in: cut the playback, truncate to what was heard), and the
+server's answer to a settings update (send the next one).
+
+Only ``browser_frame``, ``browser_alive``, ``snapshot`` and ``acknowledge_refusal`` may be
+called from other threads; everything else runs on the call's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import av
+
+from voicelab.call import problems
+from voicelab.call.carry_over import CarryOver
+from voicelab.call.snapshot import CONNECTED, ERROR, Snapshot
+from voicelab.call.watchdog import Watchdog
+from voicelab.media.relay_track import FrameRelayTrack
+from voicelab.observers.event_log import EventLog
+from voicelab.observers.live_settings import LiveSettings
+from voicelab.observers.playback import PlaybackTracker
+from voicelab.observers.responses import ResponseState
+from voicelab.observers.session_state import SessionState
+from voicelab.observers.stream import EventStream, Observer
+from voicelab.observers.transcript import Transcript, Turn
+from voicelab.protocol import client_events
+from voicelab.protocol.client_events import ClientEvent, EventTooLarge, SessionUpdate
+from voicelab.protocol.server_events import ServerEvent, answers_best_effort
+from voicelab.protocol.session import SessionConfig
+from voicelab.upstream.transport import ChannelClosed, Connector, SetupError, Target, Transport
+
+log = logging.getLogger(__name__)
+
+#: How late a microphone frame may be before the uplink sends silence in its place. A frame
+#: merely late is jitter for the far side's jitter buffer; silence in its place is a gap cut
+#: into the user's speech (under CPU load, 40 ms of slack filled ~20% of frames and the VAD
+#: found turns 400 ms longer). 90 ms stays under the relay's 100 ms clock skip.
+UPLINK_GAP_S = 0.09
+
+#: (status, problem or None): what the call tells its owner, from the call's thread.
+Report = Callable[[str, "str | None"], None]
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    mic_queue_frames: int = 25
+    browser_silence_s: float = 10.0
+    session_created_timeout_s: float = 15.0
+    settings_debounce_s: float = 0.3
+
+
+class UpstreamCall:
+    def __init__(
+        self,
+        target: Target,
+        config: SessionConfig,
+        carry: CarryOver,
+        output: FrameRelayTrack,
+        connector: Connector,
+        report: Report,
+        options: CallOptions,
+        extra_observers: Iterable[Observer] = (),
+    ) -> None:
+        self.target = target
+        self.session = config.to_session(target.backend)
+        self.carry = carry
+        self.output = output
+        self.connector = connector
+        self.report = report
+        self.options = options
+        self.responses = ResponseState()
+        self.session_state = SessionState()
+        self.transcript = Transcript()
+        self.transcript.carry(carry.shown, hidden=carry.hidden_ids)
+        self.log = EventLog()
+        self.playback = PlaybackTracker(output)
+        self.live = LiveSettings(config, target.backend, self.responses)
+        self.stream = EventStream(self._observers())
+        for observer in extra_observers:
+            self.stream.register(observer)
+        self.watchdog = Watchdog(options.browser_silence_s)
+        self.relay: FrameRelayTrack | None = None  # the microphone, towards the model
+        self.transport: Transport | None = None
+        self.call_id: str | None = None
+        self.ice_state = "new"
+        self.started_at = time.perf_counter()
+        self.connect_ms: float | None = None
+        self._created = asyncio.Event()
+        self._update_timer: asyncio.TimerHandle | None = None
+
+    def _observers(self) -> list[Observer]:
+        """Every observer of the call's events, in the order each event reaches them (the
+        response state first: the live settings read it)."""
+        return [
+            self.responses,
+            self.session_state,
+            self.log,
+            self.transcript,
+            self.playback,
+            self.live,
+        ]
+
+    # from any thread --------------------------------------------------------------------
+
+    def browser_frame(self, frame: av.AudioFrame) -> None:
+        """A microphone frame from Streamlit's loop: handed over, never waited on."""
+        self.watchdog.browser_frame()
+        if self.relay is not None:
+            self.relay.put(frame)
+
+    def browser_alive(self) -> None:
+        """A frame arrived but is not sent (half-duplex): the browser leg is alive."""
+        self.watchdog.browser_frame()
+
+    @property
+    def last_browser_frame(self) -> float | None:
+        return self.watchdog.last_browser_frame
+
+    def snapshot(self, status: str, problem: str | None, mic_frames: int) -> Snapshot:
+        with self.stream.lock:
+            turns, errors = self.transcript.turns(), self.transcript.errors()
+            session = self.session_state.session
+            live = self.live.status()
+        return Snapshot(
+            status=status,
+            ice_state=self.ice_state,
+            call_id=self.call_id,
+            turns=turns,
+            errors=errors,
+            problem=problem,
+            session=session,
+            connect_ms=self.connect_ms,
+            mic_frames=mic_frames,
+            live=live,
+        )
+
+    def final_turns(self) -> tuple[tuple[Turn, ...], tuple[str, ...]]:
+        """The transcript and its errors, kept by the page after the call ends."""
+        with self.stream.lock:
+            return self.transcript.turns(), self.transcript.errors()
+
+    def acknowledge_refusal(self, fields: tuple[str, ...]) -> None:
+        with self.stream.lock:
+            self.live.acknowledge_refusal(fields)
+
+    # intents (on the loop) ----------------------------------------------------------------
+
+    def send_text(self, text: str) -> None:
+        self.send(client_events.user_message(text))
+        self.send(client_events.response_create())
+
+    def respond_now(self) -> None:
+        self.send(client_events.response_create())
+
+    def interrupt(self) -> None:
+        """Cut playback first (nothing more plays or counts as heard), then cancel the
+        response, clear the server's WebRTC buffer, and truncate. Cancel and clear are
+        best-effort: an error saying the answer had already ended is not news."""
+        truncate = self.playback.cut()
+        events: list[ClientEvent] = []
+        if self.responses.running:
+            events.append(client_events.response_cancel(best_effort=True))
+        events.append(client_events.output_audio_buffer_clear(best_effort=True))
+        if truncate is not None:
+            events.append(truncate)
+        for event in events:
+            self.send(event)
+
+    def talk_start(self) -> None:
+        self.send(client_events.input_audio_buffer_clear())
+
+    def talk_send(self) -> None:
+        self.send(client_events.input_audio_buffer_commit())
+        self.send(client_events.response_create())
+
+    def debounce_settings(self, config: SessionConfig) -> None:
+        """The sidebar's settings: what changed goes out once they have been still for
+        ``settings_debounce_s`` (a slider drag sends one update, not fifty)."""
+        if self._update_timer is not None:
+            self._update_timer.cancel()
+        self._update_timer = asyncio.get_running_loop().call_later(
+            self.options.settings_debounce_s, self._send_settings, config
+        )
+
+    def _send_settings(self, config: SessionConfig) -> None:
+        self._update_timer = None
+        with self.stream.lock:
+            update = self.live.want(config)  # None until the call is up or while one waits
+        self._send_update(update)
+
+    # sending --------------------------------------------------------------------------------
+
+    def send(self, event: ClientEvent) -> None:
+        """Every client event goes out here, so every observer sees all of them. Raises
+        ``EventTooLarge`` or ``ChannelClosed``."""
+        if self.transport is None:
+            raise ChannelClosed("The call is not connected yet.")
+        self.transport.send(event)
+        self.stream.dispatch("sent", event)
+
+    def _send_quietly(self, event: ClientEvent) -> None:
+        """For events the user did not ask for directly: a failure is logged, not shown."""
+        try:
+            self.send(event)
+        except (EventTooLarge, ChannelClosed) as exc:
+            log.warning("could not send a %s: %s", event["type"], exc)
+
+    def _send_update(self, update: SessionUpdate | None) -> None:
+        while update is not None:
+            try:
+                self.send(update)
+                return
+            except Exception as exc:
+                if not isinstance(exc, (EventTooLarge, ChannelClosed)):
+                    log.exception("could not send a session.update")
+                reason = str(exc) if isinstance(exc, EventTooLarge) else problems.NOT_SENT
+                with self.stream.lock:
+                    self.live.not_sent(update["event_id"], reason)
+                    self.transcript.note_error(reason)
+                    update = self.live.take_due()
+
+    # the transport's listener ---------------------------------------------------------------
+
+    def on_event(self, event: ServerEvent) -> None:
+        """A handler error must never reach the transport (it would close it)."""
+        if not self.stream.dispatch("received", event):
+            self._note_unshown()
+        try:
+            self._react(event)
+        except Exception:
+            log.exception("could not handle a %s event", event.get("type"))
+            self._note_unshown()
+        finally:
+            # Sent even if the above failed: the live settings now hold it as in flight.
+            with self.stream.lock:
+                due = self.live.take_due()
+            self._send_update(due)
+
+    def on_audio(self, frame: av.AudioFrame) -> None:
+        if not self.playback.discarding:
+            self.output.put(frame)  # as decoded: packed s16 stereo 48 kHz, no conversion
+
+    def on_state(self, state: str) -> None:
+        self.ice_state = state
+
+    def _note_unshown(self) -> None:
+        with self.stream.lock:
+            self.transcript.note_error("An event could not be shown.")
+
+    def _react(self, event: ServerEvent) -> None:
+        kind = event["type"]
+        if kind == "error" and answers_best_effort(event):
+            # The server had already cut the answer at or before that point (it counts what
+            # it sent): its memory is no longer than what was heard, which is all we asked.
+            log.info("a cut was not taken: %s", event["error"].get("message"))
+        elif kind == "session.created" and not self._created.is_set():
+            self._on_created()
+        elif kind == "input_audio_buffer.speech_started" and self.session_state.interrupts_response:
+            self._cut_playback()  # barge-in: stop talking over the user now
+        elif kind == "output_audio_buffer.cleared" and self.playback.clears_playing(
+            event.get("response_id")
+        ):
+            self._cut_playback()
+
+    def _on_created(self) -> None:
+        self.connect_ms = (time.perf_counter() - self.started_at) * 1000.0
+        if self.relay is not None:
+            self.relay.drop_queued()  # audio from before the call existed is stale
+        self.watchdog.start()
+        for event in self.carry.events():  # the earlier conversation, oldest first
+            self._send_quietly(event)
+        self._created.set()
+        self.report(CONNECTED, None)
+
+    def _cut_playback(self) -> None:
+        """Drop what the browser has not been sent, and tell the server where the user
+        stopped hearing, so the model remembers saying only that."""
+        truncate = self.playback.cut()
+        if truncate is not None:
+            self._send_quietly(truncate)
+
+    # the call's life ------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Connect, watch, hang up: returns when the call is over."""
+        self.relay = FrameRelayTrack(
+            asyncio.get_running_loop(), max_frames=self.options.mic_queue_frames, gap_s=UPLINK_GAP_S
+        )
+        self.transport = self.connector(self.target, self.session, self.relay, self)
+        try:
+            await self._connect(self.transport, stop)
+            if not stop.is_set():
+                await self._watch(stop)
+        except SetupError as exc:
+            self.report(ERROR, str(exc))
+        finally:
+            await self.transport.close()
+
+    async def _connect(self, transport: Transport, stop: asyncio.Event) -> None:
+        connecting = asyncio.ensure_future(transport.connect())
+        if not await _first(connecting, stop):
+            # Stopped mid-setup: let the setup finish briefly so the call can be hung up.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(connecting), 5.0)
+            if not connecting.done():
+                connecting.cancel()
+                return
+        self.call_id = connecting.result()  # raises SetupError
+        if stop.is_set():
+            return
+        created = asyncio.ensure_future(self._created.wait())
+        timeout = self.options.session_created_timeout_s
+        up = await _first(created, stop, timeout)
+        created.cancel()
+        if not up and not stop.is_set():
+            if self.ice_state in ("new", "checking"):
+                self.report(ERROR, problems.stuck(self.ice_state))
+            else:
+                self.report(ERROR, problems.never_created(timeout))
+
+    async def _watch(self, stop: asyncio.Event) -> None:
+        """Until stopped: end the call if the browser leg or the upstream dies."""
+        while not stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)
+            if stop.is_set():
+                return
+            problem = self.watchdog.problem(self.ice_state, time.monotonic())
+            if problem is not None:
+                self.report(ERROR, problem)
+                return
+
+
+async def _first(
+    wanted: asyncio.Future[Any], stop: asyncio.Event, timeout: float | None = None
+) -> bool:
+    """Wait for ``wanted`` or ``stop``, whichever comes first (at most ``timeout``); True if
+    ``wanted`` is done. ``wanted`` is left running otherwise: the caller decides."""
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({wanted, stopping}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    return wanted.done()

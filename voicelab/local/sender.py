@@ -1,0 +1,35 @@
+"""How the local server's events reach the client: each gets an ``event_id`` of OpenAI's
+shape and goes out on the data channel as JSON. Faults (``faults.py``) wrap a sender rather
+than living in it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+from voicelab.protocol.ids import new_id
+
+
+class Sender(Protocol):
+    def send(self, event: dict[str, Any]) -> None: ...
+
+    def send_raw(self, data: str) -> None: ...
+
+
+class ChannelSender:
+    """Sends on the call's ``oai-events`` channel once the client has opened it; before
+    that (or after it closed) events have nowhere to go and are dropped."""
+
+    def __init__(self) -> None:
+        self.channel: Any = None
+
+    def _open(self) -> bool:
+        return self.channel is not None and self.channel.readyState == "open"
+
+    def send(self, event: dict[str, Any]) -> None:
+        if self._open():
+            self.channel.send(json.dumps({"event_id": new_id("event"), **event}))
+
+    def send_raw(self, data: str) -> None:
+        if self._open():
+            self.channel.send(data)
