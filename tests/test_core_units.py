@@ -459,16 +459,3 @@ def test_markdown_in_model_text_is_shown_as_written():
     assert plain("see ![x](http://e/a.png) :red[hi] $x$") == (
         r"see \!\[x\]\(http\://e/a\.png\) \:red\[hi\] \$x\$"
     )
-
-
-def test_view_as_code_compiles_round_trips_and_never_holds_the_key():
-    from voicelab.code_view import python_snippet, session_json
-
-    session = SessionConfig(instructions='Say "hi" {twice}', threshold=0.7).to_session("openai")
-    code = python_snippet(session, "https://api.openai.com/v1/")
-    namespace: dict = {}
-    exec(compile(code, "snippet.py", "exec"), namespace)  # defines, does not call
-    assert namespace["SESSION"] == session
-    assert "https://api.openai.com/v1/realtime/calls" in code
-    assert "os.environ['OPENAI_API_KEY']" in code and "sk-" not in code
-    assert json.loads(session_json(session)) == session

@@ -323,3 +323,18 @@ async def test_reconnect_shows_an_interrupted_answer_but_does_not_carry_it_to_th
         assert [item["role"] for item in sent] == ["user"]
         await asyncio.sleep(0.3)
         assert bridge.snapshot().turns == before.turns, "the carried turn was shown twice"
+
+
+async def test_an_update_too_large_to_send_is_refused_as_such_and_the_next_one_goes(server):
+    bridge = Bridge(settings_debounce_s=0.05)
+    async with call(server.base_url, bridge) as (_, _leg):
+        await until(bridge, lambda s: s.status == CONNECTED)
+        bridge.apply_settings(session(instructions="x" * 70_000))
+        snap = await until(bridge, lambda s: s.live.fields.get("instructions") == REFUSED)
+        assert "takes at most 65536" in snap.live.refusal
+        assert any("takes at most 65536" in e for e in snap.errors)  # shown with the rest
+        # reported as what it was: nothing went out, and no server error was made up
+        assert not bridge.events("session.update") and not bridge.events("error")
+        bridge.apply_settings(session(instructions="x" * 70_000, threshold=0.7))
+        snap = await until(bridge, lambda s: s.live.fields.get("threshold") == APPLIED)
+        assert snap.status == CONNECTED and snap.live.applied.instructions == ""
