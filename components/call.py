@@ -82,8 +82,8 @@ def streamer() -> Any:
             "video": False,
         },
         sink_audio_track=sink,
-        # The model's voice: frames forwarded as they arrive (see voicelab/media/
-        # relay_track.py for why not PcmAudioSource's fixed tick).
+        # The model's voice: frames forwarded as they arrive (voicelab/media/relay_track.py
+        # says why not PcmAudioSource's fixed tick).
         source_audio_track=current.output_track(),
         on_change=_on_change,
     )

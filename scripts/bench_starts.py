@@ -1,7 +1,8 @@
 """How reliable is Start? Runs the real app (offline backend, in-process local server) in
 headless Debian Chromium with a fake microphone and presses Start/Stop many times in one
 page, counting Starts that reach "Connected" *and* deliver microphone frames to the bridge
-(a "dead Start" connects ICE but delivers none; see docs/streamlit-webrtc.md).
+(a "dead Start" connects ICE but delivers none; see components/patches.py and
+docs/performance.md).
 
     python scripts/bench_starts.py --starts 20
 """

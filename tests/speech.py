@@ -8,7 +8,7 @@ from voicelab.local.synthesizer import synthesizer
 from voicelab.media.frames import WEBRTC_RATE
 from voicelab.media.levels import scale_to_dbfs
 
-#: The clearest eSpeak voice for PocketSphinx in our measurements (README).
+#: The voice and rate the tests speak with (alloy is eSpeak's en-us+m1).
 MIC_VOICE = "alloy"
 MIC_SPEED = 0.86  # about 150 words per minute
 

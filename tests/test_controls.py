@@ -354,7 +354,8 @@ async def test_transcription_off_leaves_the_users_words_out(server):
 
 
 async def test_language_and_noise_reduction_are_sent_and_taken(server):
-    """No behaviour to show offline: one English recognizer and no denoiser (README)."""
+    """No behaviour to show offline: one English recognizer and no denoiser
+    (docs/local-server.md)."""
     async with tuning(server.base_url) as call:
         assert await call.change(transcription_language="en") == {
             "type": "realtime",

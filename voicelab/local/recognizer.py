@@ -1,8 +1,8 @@
 """Offline speech recognition behind one small interface, so a better engine can drop in.
 
 PocketSphinx's wheel carries an en-US acoustic model, language model and dictionary. Its
-open-vocabulary accuracy on synthetic speech is roughly half the words (see README); it is
-fed while the user speaks, so only ``end_utt`` remains when they stop.
+open-vocabulary accuracy on synthetic speech is roughly half the words (docs/local-server.md);
+it is fed while the user speaks, so only ``end_utt`` remains when they stop.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ class PocketsphinxRecognizer:
         from pocketsphinx import Decoder
 
         # fwdflat=False skips the second-pass search at end_utt: 2-5 ms instead of 60-140 ms
-        # on 3-4 s utterances, with comparable accuracy on our test phrases (README). That
-        # search sits between the end of the user's turn and the reply.
+        # on 3-4 s utterances, with comparable accuracy on our test phrases. That search sits
+        # between the end of the user's turn and the reply.
         self._decoder = Decoder(samprate=RATE, logfn="/dev/null", fwdflat=False)
         self._active = False
 
