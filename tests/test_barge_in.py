@@ -19,7 +19,7 @@ from tests.test_bridge import WEATHER, assistants, call
 from voicelab.call import CONNECTED
 from voicelab.media.frames import WEBRTC_FRAME_SAMPLES, WEBRTC_RATE
 from voicelab.media.relay_track import FrameRelayTrack
-from voicelab.observers.playback import PlaybackTracker
+from voicelab.observers.playback import Heard, PlaybackTracker
 from voicelab.protocol.ids import BEST_EFFORT_PREFIX as CUT_EVENT_PREFIX
 
 # --- the bookkeeping ----------------------------------------------------------------------
@@ -56,14 +56,7 @@ async def test_the_cut_counts_only_the_answers_frames_that_went_out():
     for _ in range(50):
         relay.put(frame())  # 1 s of the answer arrives at once
     await send(relay, 13)  # the 3 earlier frames and 10 of the answer's go out
-    cut = tracker.cut()
-    assert cut is not None and cut["event_id"].startswith(CUT_EVENT_PREFIX)
-    assert {k: v for k, v in cut.items() if k != "event_id"} == {
-        "type": "conversation.item.truncate",
-        "item_id": "item_r1",
-        "content_index": 0,
-        "audio_end_ms": 200,
-    }
+    assert tracker.cut() == Heard(item_id="item_r1", content_index=0, audio_end_ms=200)
     assert relay.queued_frames == 0  # the unsent 800 ms were dropped, not played
     assert tracker.cut() is None  # one cut per answer
 
@@ -75,7 +68,7 @@ async def test_frames_lost_to_the_bound_are_not_counted_as_heard():
     for _ in range(30):
         relay.put(frame())  # a stalled browser: 20 frames fall off the bound unsent
     await send(relay, 4)
-    assert tracker.cut()["audio_end_ms"] == 80
+    assert tracker.cut().audio_end_ms == 80
 
 
 async def test_no_cut_for_an_answer_already_heard_in_full_or_never_started():
@@ -92,7 +85,7 @@ async def test_no_cut_for_an_answer_already_heard_in_full_or_never_started():
     answer_starts(tracker, "r2")
     relay.put(frame())
     await send(relay, 1)
-    assert tracker.cut()["item_id"] == "item_r2"
+    assert tracker.cut().item_id == "item_r2"
 
 
 async def test_a_late_cleared_for_an_answer_already_cut_leaves_the_next_one_playing():
@@ -109,7 +102,7 @@ async def test_a_late_cleared_for_an_answer_already_cut_leaves_the_next_one_play
     tracker.observe("received", late)
     assert tracker.clears_playing("r2") and tracker.clears_playing(None)
     # and it did not make the bookkeeping think r2 had stopped: a cut still truncates r2
-    assert tracker.cut()["item_id"] == "item_r2"
+    assert tracker.cut().item_id == "item_r2"
 
 
 # --- the whole path on loopback -------------------------------------------------------------
@@ -167,6 +160,7 @@ async def test_barge_in_truncates_the_answer_to_what_the_page_heard(server):
         sent = bridge.events("conversation.item.truncate")[-1]
         confirmed = bridge.events("conversation.item.truncated")[-1].event
         assert sent.direction == "sent" and sent.event["item_id"] == confirmed["item_id"]
+        assert sent.event["event_id"].startswith(CUT_EVENT_PREFIX)  # its refusal is no news
         audio_end_ms = sent.event["audio_end_ms"]
         assert confirmed["audio_end_ms"] == audio_end_ms
 

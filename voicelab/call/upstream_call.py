@@ -36,7 +36,7 @@ from voicelab.observers.session_state import SessionState
 from voicelab.observers.stream import EventStream, Observer
 from voicelab.observers.transcript import Transcript, Turn
 from voicelab.protocol import client_events
-from voicelab.protocol.client_events import ClientEvent, EventTooLarge, SessionUpdate
+from voicelab.protocol.client_events import ClientEvent, EventTooLarge, ItemTruncate, SessionUpdate
 from voicelab.protocol.server_events import ServerEvent, answers_best_effort
 from voicelab.protocol.session import SessionConfig
 from voicelab.upstream.transport import ChannelClosed, Connector, SetupError, Target, Transport
@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 UPLINK_GAP_S = 0.09
 
 #: (status, problem or None): what the call tells its owner, from the call's thread.
-Report = Callable[[str, "str | None"], None]
+Report = Callable[[str, str | None], None]
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,7 @@ class UpstreamCall:
         """Cut playback first (nothing more plays or counts as heard), then cancel the
         response, clear the server's WebRTC buffer, and truncate. Cancel and clear are
         best-effort: an error saying the answer had already ended is not news."""
-        truncate = self.playback.cut()
+        truncate = self._cut()
         events: list[ClientEvent] = []
         if self.responses.running:
             events.append(client_events.response_cancel(best_effort=True))
@@ -287,9 +287,16 @@ class UpstreamCall:
     def _cut_playback(self) -> None:
         """Drop what the browser has not been sent, and tell the server where the user
         stopped hearing, so the model remembers saying only that."""
-        truncate = self.playback.cut()
+        truncate = self._cut()
         if truncate is not None:
             self._send_quietly(truncate)
+
+    def _cut(self) -> ItemTruncate | None:
+        """Cut the playback; the truncate to what was heard, if an answer was playing."""
+        heard = self.playback.cut()
+        if heard is None:
+            return None
+        return client_events.item_truncate(heard.item_id, heard.content_index, heard.audio_end_ms)
 
     # the call's life ------------------------------------------------------------------------
 

@@ -7,23 +7,48 @@ event naming the client's ``event_id``, and the call goes on.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 from voicelab.local import errors
-from voicelab.local.conversation import validate_client_item
+from voicelab.local.conversation import Conversation, validate_client_item
 from voicelab.local.errors import RealtimeError
-from voicelab.local.input_pipeline import Utterance
+from voicelab.local.input_pipeline import InputPipeline, Utterance
+from voicelab.local.input_turns import InputTurns
+from voicelab.local.response import ResponseOptions, ResponseRun
+from voicelab.local.session import Session
+from voicelab.media.pcm_track import PcmTrack
 from voicelab.protocol.limits import MAX_EVENT_BYTES
-
-if TYPE_CHECKING:
-    from voicelab.local.call import RealtimeCall
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[["RealtimeCall", dict[str, Any]], None]
+
+class Call(Protocol):
+    """What the handlers need of a call (``local.call.RealtimeCall``)."""
+
+    id: str
+    session: Session
+    conversation: Conversation
+    pipeline: InputPipeline | None
+    speech_out: PcmTrack
+    response: ResponseRun | None
+    turns: InputTurns
+    audio_output_started: bool
+
+    def send(self, event: dict[str, Any]) -> None: ...
+    def error(self, exc: RealtimeError, client_event_id: str | None = None) -> None: ...
+    def on_worker(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any]: ...
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]: ...
+    def reconfigure_input(self) -> None: ...
+    def cancel_idle_timer(self) -> None: ...
+    def start_response(self, options: ResponseOptions) -> ResponseRun: ...
+    def response_options(self, override: dict[str, Any] | None = None) -> ResponseOptions: ...
+
+
+Handler = Callable[[Call, dict[str, Any]], None]
 
 _RESPONSE_OVERRIDES = (
     "instructions",
@@ -40,7 +65,7 @@ _RESPONSE_OVERRIDES = (
 )
 
 
-def handle(call: RealtimeCall, message: str | bytes) -> None:
+def handle(call: Call, message: str | bytes) -> None:
     """One client message: the call must survive anything a client sends."""
     client_id: str | None = None
     try:
@@ -107,7 +132,7 @@ def _item_id(event: dict[str, Any]) -> str:
 # ---- the handlers, in the order of the table ---------------------------------------------
 
 
-def session_update(call: RealtimeCall, event: dict[str, Any]) -> None:
+def session_update(call: Call, event: dict[str, Any]) -> None:
     if "session" not in event:
         raise errors.missing_parameter("session")
     call.session.apply(event["session"], audio_output_started=call.audio_output_started)
@@ -117,7 +142,7 @@ def session_update(call: RealtimeCall, event: dict[str, Any]) -> None:
     call.send({"type": "session.updated", "session": call.session.snapshot()})
 
 
-def input_audio_buffer_append(call: RealtimeCall, event: dict[str, Any]) -> None:
+def input_audio_buffer_append(call: Call, event: dict[str, Any]) -> None:
     raise RealtimeError(
         "input_audio_buffer.append is not used over WebRTC: send audio on the media track.",
         "invalid_value",
@@ -125,7 +150,7 @@ def input_audio_buffer_append(call: RealtimeCall, event: dict[str, Any]) -> None
     )
 
 
-def input_audio_buffer_commit(call: RealtimeCall, event: dict[str, Any]) -> None:
+def input_audio_buffer_commit(call: Call, event: dict[str, Any]) -> None:
     if call.pipeline is None:
         return
     pending = asyncio.wrap_future(call.on_worker(call.pipeline.commit))
@@ -147,13 +172,13 @@ def input_audio_buffer_commit(call: RealtimeCall, event: dict[str, Any]) -> None
     call.spawn(finish())
 
 
-def input_audio_buffer_clear(call: RealtimeCall, event: dict[str, Any]) -> None:
+def input_audio_buffer_clear(call: Call, event: dict[str, Any]) -> None:
     if call.pipeline is not None:
         call.on_worker(call.pipeline.clear)
     call.turns.cleared()
 
 
-def output_audio_buffer_clear(call: RealtimeCall, event: dict[str, Any]) -> None:
+def output_audio_buffer_clear(call: Call, event: dict[str, Any]) -> None:
     run = call.response
     if run is not None and run.active:
         run.cancel("client_cancelled")
@@ -161,7 +186,7 @@ def output_audio_buffer_clear(call: RealtimeCall, event: dict[str, Any]) -> None
         call.speech_out.clear()
 
 
-def conversation_item_create(call: RealtimeCall, event: dict[str, Any]) -> None:
+def conversation_item_create(call: Call, event: dict[str, Any]) -> None:
     if "item" not in event:
         raise errors.missing_parameter("item")
     item = validate_client_item(event["item"])
@@ -175,12 +200,12 @@ def conversation_item_create(call: RealtimeCall, event: dict[str, Any]) -> None:
     call.send({"type": "conversation.item.done", "previous_item_id": previous, "item": item})
 
 
-def conversation_item_retrieve(call: RealtimeCall, event: dict[str, Any]) -> None:
+def conversation_item_retrieve(call: Call, event: dict[str, Any]) -> None:
     item = call.conversation.snapshot(_item_id(event))
     call.send({"type": "conversation.item.retrieved", "item": item})
 
 
-def conversation_item_truncate(call: RealtimeCall, event: dict[str, Any]) -> None:
+def conversation_item_truncate(call: Call, event: dict[str, Any]) -> None:
     item_id = _item_id(event)
     for name in ("content_index", "audio_end_ms"):
         value = event.get(name)
@@ -202,13 +227,13 @@ def conversation_item_truncate(call: RealtimeCall, event: dict[str, Any]) -> Non
     )
 
 
-def conversation_item_delete(call: RealtimeCall, event: dict[str, Any]) -> None:
+def conversation_item_delete(call: Call, event: dict[str, Any]) -> None:
     item_id = _item_id(event)
     call.conversation.delete(item_id)
     call.send({"type": "conversation.item.deleted", "item_id": item_id})
 
 
-def response_create(call: RealtimeCall, event: dict[str, Any]) -> None:
+def response_create(call: Call, event: dict[str, Any]) -> None:
     if call.response is not None and call.response.active:
         raise RealtimeError(
             "Conversation already has an active response in progress: "
@@ -231,7 +256,7 @@ def response_create(call: RealtimeCall, event: dict[str, Any]) -> None:
     call.start_response(call.response_options(override))
 
 
-def response_cancel(call: RealtimeCall, event: dict[str, Any]) -> None:
+def response_cancel(call: Call, event: dict[str, Any]) -> None:
     run = call.response
     wanted = event.get("response_id")
     if run is None or not run.active or (wanted is not None and wanted != run.id):

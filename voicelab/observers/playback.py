@@ -23,10 +23,17 @@ from typing import Any
 from voicelab.media.frames import WEBRTC_RATE
 from voicelab.media.relay_track import FrameRelayTrack
 from voicelab.observers.stream import Direction
-from voicelab.protocol import client_events
-from voicelab.protocol.client_events import ItemTruncate
 
 _AUDIO_PARTS = ("audio", "output_audio")
+
+
+@dataclass(frozen=True)
+class Heard:
+    """Where the user stopped hearing an answer: what ``conversation.item.truncate`` says."""
+
+    item_id: str
+    content_index: int
+    audio_end_ms: int
 
 
 @dataclass
@@ -97,9 +104,9 @@ class PlaybackTracker:
             return response_id == self._playing.response_id
         return response_id != self._cut_response
 
-    def cut(self) -> ItemTruncate | None:
-        """Drop what the browser has not yet been sent; return the truncate event for the
-        answer being heard, or None when no answer was still playing."""
+    def cut(self) -> Heard | None:
+        """Drop what the browser has not yet been sent; return how much of the answer being
+        heard went out, or None when no answer was still playing."""
         queued, heard = self.output.cut() if self.output is not None else (0, 0)
         answer, self._playing = self._playing, None
         self.discarding = True
@@ -107,6 +114,4 @@ class PlaybackTracker:
             self._cut_response = answer.response_id
         if answer is None or (not self._sending and queued == 0):
             return None  # nothing playing, or it had all been heard already
-        return client_events.item_truncate(
-            answer.item_id, answer.content_index, heard * 1000 // WEBRTC_RATE
-        )
+        return Heard(answer.item_id, answer.content_index, heard * 1000 // WEBRTC_RATE)
