@@ -5,6 +5,7 @@ visitor leaves."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from streamlit_webrtc import WebRtcMode, create_audio_sink_track, webrtc_streamer
@@ -42,7 +43,7 @@ def set_request(target: Target | str, config: SessionConfig | None) -> None:
     state.set_call_request(CallRequest(target, config))
 
 
-def _start_requested(current: Bridge, start: Any) -> None:
+def _start_requested(current: Bridge, start: Callable[[Target, SessionConfig], None]) -> None:
     """``start(target, config)`` with the last run's request, or the reason there is none."""
     request = state.call_request()
     if isinstance(request.target, Target) and request.config is not None:

@@ -39,8 +39,8 @@ def lines(snap: Snapshot) -> Lines:
         return Lines()
     states = live.fields.values()
     shown = " · ".join(
-        f"{name.replace('_', ' ')} {MARKS.get(state, '')} {state}"
-        for name, state in live.fields.items()
+        f"{name.replace('_', ' ')} {MARKS.get(mark, '')} {mark}"
+        for name, mark in live.fields.items()
     )
     return Lines(
         caption=f"Live settings: {shown}",

@@ -1,7 +1,7 @@
 """Every patch this app makes to Streamlit and streamlit-webrtc, in one place, each against
 the pinned version it was written for (a test fails when an upgrade moves what it touches).
-``install`` runs once at start-up, from ``app.py``; the other two are used where the call
-widget is built.
+``install`` runs at start-up, at the top of every run of ``app.py`` (it is idempotent); the
+other two are used where the call widget is built.
 """
 
 from __future__ import annotations

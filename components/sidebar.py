@@ -17,6 +17,7 @@ from components import backend as backends
 from components import state
 from voicelab.protocol.backends import Backend, refusal_reason
 from voicelab.protocol.defaults import (
+    DEFAULT_TEMPERATURE,
     EAGERNESS,
     OPENAI_MODELS,
     TRANSCRIPTION_MODELS,
@@ -26,6 +27,8 @@ from voicelab.protocol.limits import MAX_OUTPUT_TOKENS, RANGES
 from voicelab.protocol.session import NOISE_REDUCTION, ConfigError, SessionConfig
 
 BACKENDS: dict[str, Backend] = {"Local (offline)": "local", "OpenAI": "openai"}
+#: The default first, then from least to most eager.
+EAGERNESS_SLIDER = ("auto", *(e for e in EAGERNESS if e != "auto"))
 TURN_LABELS = {"server_vad": "Server VAD", "semantic_vad": "Semantic VAD", "off": "Off (manual)"}
 DEFAULTS = SessionConfig()
 
@@ -121,7 +124,7 @@ def _turn_detection(sb: DeltaGenerator, form: SessionConfig) -> dict[str, Any]:
     changes: dict[str, Any] = {"turn_detection": turn}
     if turn == "server_vad":
         changes["threshold"] = float(sb.slider(
-            "Threshold", 0.0, 1.0, form.threshold, 0.05, key=k("threshold"),
+            "Threshold", *RANGES["threshold"], form.threshold, 0.05, key=k("threshold"),
             help="Higher needs louder speech to count as speech.",
         ))  # fmt: skip
         changes["prefix_padding_ms"] = int(sb.slider(
@@ -144,7 +147,7 @@ def _turn_detection(sb: DeltaGenerator, form: SessionConfig) -> dict[str, Any]:
             ))  # fmt: skip
     elif turn == "semantic_vad":
         changes["eagerness"] = sb.select_slider(
-            "Eagerness", EAGERNESS, value=form.eagerness, key=k("eagerness")
+            "Eagerness", EAGERNESS_SLIDER, value=form.eagerness, key=k("eagerness")
         )
     return changes
 
@@ -181,7 +184,8 @@ def _output(sb: DeltaGenerator, form: SessionConfig, backend: Backend) -> dict[s
         disabled=reason is not None,
     )
     temperature = sb.slider(
-        "Temperature", 0.0, 2.0, form.temperature if form.temperature is not None else 0.8,
+        "Temperature", *RANGES["temperature"],
+        form.temperature if form.temperature is not None else DEFAULT_TEMPERATURE,
         0.05, key=k("temperature"), disabled=reason is not None or not temp_on,
     )  # fmt: skip
     if reason:

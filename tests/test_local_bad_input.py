@@ -16,6 +16,7 @@ from aiohttp import web
 from tests.conftest import TEST_KEY, serving
 from tests.http_stub import http_stub
 from tests.realtime_client import Client, user_text
+from tests.speech import phrase
 from voicelab.local import Faults, LocalServer, LocalServerThread, ServerOptions
 from voicelab.local.responder import ChatCompletionsResponder
 from voicelab.protocol.client_events import EventTooLarge
@@ -194,6 +195,7 @@ async def test_bad_events_get_error_events_and_the_call_goes_on(server):
         ('["a list"]', "invalid_type", "event"),
         ('{"event_id": "e1"}', "missing_required_parameter", "type"),
         ('{"type": "session.explode"}', "invalid_value", "type"),
+        ('{"type": ["not", "a", "name"]}', "invalid_value", "type"),
         ('{"type": "response.audio.delta"}', "invalid_value", "type"),
         ('{"type": "session.update"}', "missing_required_parameter", "session"),
         (
@@ -467,3 +469,37 @@ def test_server_thread_runs_on_its_own_loop_and_stops():
     assert not thread._thread.is_alive()
     with pytest.raises(httpx.ConnectError):
         httpx.get(base_url.removesuffix("/v1") + "/healthz", timeout=2)
+
+
+async def test_a_turn_queued_behind_a_cancelled_response_starts_after_its_response_done():
+    """A turn that ends while a response is still being made waits for it; when that one is
+    cancelled, its response.done goes out before the next response.created (OpenAI's order:
+    a client that tracks "is a response running" must never see two at once)."""
+    async with serving(faults=Faults(synth_delay_s=6.0)) as server:
+        no_barge_in = {"type": "server_vad", "interrupt_response": False}
+        session = {"type": "realtime", "audio": {"input": {"turn_detection": no_barge_in}}}
+        client = Client(server.base_url, TEST_KEY, session)
+        await client.connect()
+        client.send(user_text("hello"))
+        client.send({"type": "response.create"})
+        first = (await client.wait_for("response.created"))["response"]["id"]
+        client.speak(phrase("what is the weather like", lead_s=0.3, tail_s=1.0))
+        await client.wait_for("input_audio_buffer.speech_stopped", timeout=15)
+        await asyncio.sleep(0.2)  # the turn's response is queued behind the first
+        client.send({"type": "response.cancel"})
+        second = await client.wait_for(
+            "response.created", where=lambda e: e["response"]["id"] != first
+        )
+        await client.wait_for("response.done", where=lambda e: e["response"]["id"] == first)
+        kinds = [
+            (e["type"], (e.get("response") or {}).get("id"))
+            for e in client.events
+            if e["type"] in ("response.created", "response.done")
+        ]
+        assert kinds[:3] == [
+            ("response.created", first),
+            ("response.done", first),
+            ("response.created", second["response"]["id"]),
+        ], kinds
+        await client.close()
+        client.assert_valid()

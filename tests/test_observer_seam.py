@@ -52,10 +52,6 @@ class Tap:
         inner = WebRtcConnector()(target, session, mic, Hearing())
 
         class Tapped:
-            @property
-            def state(self) -> str:
-                return inner.state
-
             async def connect(self) -> str:
                 return await inner.connect()
 

@@ -16,6 +16,7 @@ from voicelab.call import CONNECTED, IDLE, Bridge, Target
 from voicelab.media.frames import WEBRTC_FRAME_SAMPLES, WEBRTC_RATE
 from voicelab.media.levels import SILENT_PEAK
 from voicelab.observers.live_settings import APPLIED
+from voicelab.observers.transcript import Turn
 from voicelab.protocol.session import SessionConfig
 from voicelab.upstream.transport import ChannelClosed, Listener
 
@@ -44,22 +45,21 @@ class MemoryTransport:
         self.sent: list[dict[str, Any]] = []
         self.mic_sound = 0  # microphone frames with sound that reached the transport
         self.closed = False
-        self._state = "new"
         self._reader: asyncio.Task[None] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
         MemoryTransport.made.append(self)
 
-    @property
-    def state(self) -> str:
-        return self._state
-
     async def connect(self) -> str:
-        self._state = "connected"
+        self.loop = asyncio.get_running_loop()  # the call's: the listener is called there
         self.listener.on_state("connected")
         self._reader = asyncio.ensure_future(self._read_mic())
-        asyncio.get_running_loop().call_soon(
-            self.listener.on_event, {"type": "session.created", "session": self.session}
-        )
+        self.hear({"type": "session.created", "session": self.session})
         return "mem_call"
+
+    def hear(self, event: dict[str, Any]) -> None:
+        """Deliver a server event as the network would: later, on the call's loop."""
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(self.listener.on_event, event)
 
     async def _read_mic(self) -> None:
         while True:
@@ -74,7 +74,7 @@ class MemoryTransport:
         if self.closed:
             raise ChannelClosed("closed")
         self.sent.append(event)
-        hear = self.listener.on_event
+        hear = self.hear
         kind = event["type"]
         if kind == "conversation.item.create":
             hear({"type": "conversation.item.added", "item": {**event["item"], "id": "item_u"}})
@@ -88,12 +88,12 @@ class MemoryTransport:
             hear({"type": "response.content_part.added", **where, "part": {"type": "audio"}})
             hear({"type": "output_audio_buffer.started", "response_id": "resp_1"})
             for _ in range(REPLY_FRAMES):
-                self.listener.on_audio(loud_frame())
+                self.loop.call_soon(self.listener.on_audio, loud_frame())
             hear({"type": "response.output_audio_transcript.delta", **where, "delta": "hi"})
 
     def finish(self) -> None:
         where = {"response_id": "resp_1", "item_id": "item_a", "content_index": 0}
-        hear = self.listener.on_event
+        hear = self.hear  # called from the test's thread: delivered on the call's loop
         hear({"type": "response.output_audio_transcript.done", **where, "transcript": "hi"})
         hear({"type": "response.done", "response": {"id": "resp_1", "status": "completed"}})
 
@@ -119,8 +119,8 @@ async def test_the_bridge_runs_a_call_through_any_transport():
 
     # intents out, server events in: a typed message and its answer, voice included
     await asyncio.to_thread(bridge.send_text, "hello")
-    snap = await until(bridge, lambda s: len(s.turns) == 2, what="both turns")
-    assert [(t.role, t.text) for t in snap.turns] == [("user", "hello"), ("assistant", "hi")]
+    snap = await until(bridge, lambda s: [t.text for t in s.turns] == ["hello", "hi"])
+    assert [t.role for t in snap.turns] == ["user", "assistant"]
     assert bridge.output_track().queued_frames == REPLY_FRAMES  # audio out, for the browser
     assert [e["type"] for e in transport.sent] == ["conversation.item.create", "response.create"]
 
@@ -146,3 +146,25 @@ async def test_the_bridge_runs_a_call_through_any_transport():
     assert transport.closed and bridge.threads() == []
     assert bridge.snapshot().status == IDLE
     assert [t.text for t in bridge.snapshot().turns] == ["hello", "hi"]  # kept after the call
+
+
+class CreatedTwice(MemoryTransport):
+    async def connect(self) -> str:
+        call_id = await super().connect()
+        self.hear({"type": "session.created", "session": self.session})
+        return call_id
+
+
+async def test_a_second_session_created_does_not_set_the_call_up_again():
+    """The call is set up once: the earlier conversation is carried over once, whatever the
+    server repeats."""
+    MemoryTransport.made.clear()
+    bridge = Bridge(connector=CreatedTwice)
+    history = (Turn("a", "user", "hello", "done"), Turn("b", "assistant", "hi", "done"))
+    bridge.start(Target("memory://", "no-key", "local"), SessionConfig(), history)
+    await until(bridge, lambda s: s.status == CONNECTED)
+    (transport,) = MemoryTransport.made
+    await until(bridge, lambda s: len(bridge.events("session.created")) == 2)
+    carried = [e["item"]["content"][0]["text"] for e in transport.sent]
+    assert carried == ["hello", "hi"]
+    await asyncio.to_thread(bridge.stop, 5.0)

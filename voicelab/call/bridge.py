@@ -145,7 +145,8 @@ class Bridge:
 
     def output_track(self) -> FrameRelayTrack:
         """The track that plays the model's voice to the browser (``source_audio_track``);
-        a new one once the previous browser session has ended it."""
+        a new one once the previous one has ended. Only ``stop`` ends it, and it forgets it
+        then, so the track a call was given stays this bridge's for the whole call."""
         track = self._output
         if track is None or track.readyState == "ended":
             track = self._output = FrameRelayTrack(max_frames=self.playback_frames)

@@ -7,8 +7,10 @@ event, sent or received, goes once to the observers; and a few events make the c
 the model's answer (barge-in: cut the playback, truncate to what was heard), and the
 server's answer to a settings update (send the next one).
 
-Only ``browser_frame``, ``browser_alive``, ``snapshot`` and ``acknowledge_refusal`` may be
-called from other threads; everything else runs on the call's loop.
+From other threads (Streamlit's loop, the page's script threads) only these: ``browser_frame``
+and ``browser_alive`` (they hand over and return), ``snapshot``, ``final_turns`` and
+``acknowledge_refusal`` (under the stream's lock), and plain reads of ``last_browser_frame``,
+``relay`` and ``log``. Everything else runs on the call's loop.
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ class UpstreamCall:
         self.ice_state = "new"
         self.started_at = time.perf_counter()
         self.connect_ms: float | None = None
+        # Bound to the call's loop at its first wait there (Python >= 3.10), not to this thread.
         self._created = asyncio.Event()
         self._update_timer: asyncio.TimerHandle | None = None
 
@@ -214,7 +217,7 @@ class UpstreamCall:
         """For events the user did not ask for directly: a failure is logged, not shown."""
         try:
             self.send(event)
-        except (EventTooLarge, ChannelClosed) as exc:
+        except (EventTooLarge, ConnectionError) as exc:
             log.warning("could not send a %s: %s", event["type"], exc)
 
     def _send_update(self, update: SessionUpdate | None) -> None:
@@ -223,7 +226,7 @@ class UpstreamCall:
                 self.send(update)
                 return
             except Exception as exc:
-                if not isinstance(exc, (EventTooLarge, ChannelClosed)):
+                if not isinstance(exc, (EventTooLarge, ConnectionError)):
                     log.exception("could not send a session.update")
                 reason = str(exc) if isinstance(exc, EventTooLarge) else problems.NOT_SENT
                 with self.stream.lock:

@@ -39,9 +39,10 @@ from voicelab.protocol.ids import new_id
 
 log = logging.getLogger(__name__)
 
-#: Advertised in our SDP answer so an oversized client event reaches us and gets a proper
-#: ``error`` instead of failing inside the client's SCTP stack.
+#: Advertised in our SDP answer instead of aiortc's own (64 KiB) so an oversized client event
+#: reaches us and gets a proper ``error`` instead of failing inside the client's SCTP stack.
 ADVERTISED_MAX_MESSAGE = 256 * 1024
+_AIORTC_MAX_MESSAGE = "a=max-message-size:65536"
 
 
 class RealtimeCall:
@@ -103,7 +104,7 @@ class RealtimeCall:
         if self.faults.drop_after_s is not None:
             self._timers.append(loop.call_later(self.faults.drop_after_s, self._drop))
         return self.pc.localDescription.sdp.replace(
-            "a=max-message-size:65536", f"a=max-message-size:{ADVERTISED_MAX_MESSAGE}"
+            _AIORTC_MAX_MESSAGE, f"a=max-message-size:{ADVERTISED_MAX_MESSAGE}"
         )
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -208,17 +209,16 @@ class RealtimeCall:
         return run
 
     def _start_response_after_current(self, options: ResponseOptions) -> None:
-        """A turn ended while a response runs: the next one starts when that one has
-        stopped (done, or cancelled by this very turn)."""
+        """A turn ended while a response runs: the next one starts when that one is over
+        (done, or cancelled by this very turn, and its response.done sent)."""
 
         async def later() -> None:
-            while (current := self.response) is not None and current.active:
+            while (current := self.response) is not None and not current.settled.is_set():
                 await current.settled.wait()
             if not self.ended:
                 self.start_response(options)
 
-        current = self.response
-        if current is None or not current.active:
+        if self.response is None:
             self.start_response(options)
         else:
             self.spawn(later())

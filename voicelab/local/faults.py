@@ -53,14 +53,20 @@ class Faults:
 
 
 class MalformedEvery:
-    """Before every ``every``-th event, a message that is not JSON (a truncated one)."""
+    """Before every ``every``-th event sent, a message that is not JSON (a truncated one)."""
 
     def __init__(self, inner: Sender, every: int) -> None:
         self.inner = inner
         self.every = every
         self._count = 0
 
+    @property
+    def is_open(self) -> bool:
+        return self.inner.is_open
+
     def send(self, event: dict[str, Any]) -> None:
+        if not self.inner.is_open:
+            return  # dropped: it does not count
         self._count += 1
         if self._count % self.every == 0:
             self.inner.send_raw('{"type": "error", "event_id": ')

@@ -21,7 +21,7 @@ from voicelab.local.input_turns import InputTurns
 from voicelab.local.response import ResponseOptions, ResponseRun
 from voicelab.local.session import Session
 from voicelab.media.pcm_track import PcmTrack
-from voicelab.protocol.limits import MAX_EVENT_BYTES
+from voicelab.protocol.limits import MAX_EVENT_BYTES, MIN_COMMIT_MS
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,8 @@ def _parse(message: str | bytes) -> dict[str, Any]:
 def _handler(kind: Any) -> Handler:
     if kind is None:
         raise errors.missing_parameter("type")
-    if kind not in HANDLERS:
+    handler = HANDLERS.get(kind) if isinstance(kind, str) else None
+    if handler is None:
         raise RealtimeError(
             f"Invalid value: '{kind}'. Supported values are: "
             + ", ".join(f"'{k}'" for k in HANDLERS)
@@ -117,7 +118,7 @@ def _handler(kind: Any) -> Handler:
             "invalid_value",
             "type",
         )
-    return HANDLERS[kind]
+    return handler
 
 
 def _item_id(event: dict[str, Any]) -> str:
@@ -162,7 +163,7 @@ def input_audio_buffer_commit(call: Call, event: dict[str, Any]) -> None:
             call.error(
                 RealtimeError(
                     "Error committing input audio buffer: buffer too small. Expected at least "
-                    f"100ms of audio, but buffer only has {buffered:.2f}ms of audio.",
+                    f"{MIN_COMMIT_MS}ms of audio, but buffer only has {buffered:.2f}ms of audio.",
                     "input_audio_buffer_commit_empty",
                 )
             )

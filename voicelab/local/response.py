@@ -61,8 +61,8 @@ class ResponseRun:
         self.item_id: str | None = None
         self.cancel_reason: str | None = None
         self._cancelled = asyncio.Event()
-        #: Set once the run is no longer active (cancelled, or over): a response queued
-        #: behind it waits on this.
+        #: Set when the run is over, its response.done sent: a response queued behind it
+        #: starts only then, so a client never sees two responses running at once.
         self.settled = asyncio.Event()
         self._on_audio_started = on_audio_started
         self._audio_start: int | None = None
@@ -78,7 +78,6 @@ class ResponseRun:
             return
         self.cancel_reason = reason
         self._cancelled.set()
-        self.settled.set()
         if self._audio_start is not None:
             self.call.speech_out.clear()
 

@@ -11,6 +11,10 @@ from voicelab.protocol.ids import new_id
 
 
 class Sender(Protocol):
+    @property
+    def is_open(self) -> bool:
+        """Would an event go out now? (Before the channel opens, or after, it is dropped.)"""
+
     def send(self, event: dict[str, Any]) -> None: ...
 
     def send_raw(self, data: str) -> None: ...
@@ -23,13 +27,14 @@ class ChannelSender:
     def __init__(self) -> None:
         self.channel: Any = None
 
-    def _open(self) -> bool:
+    @property
+    def is_open(self) -> bool:
         return self.channel is not None and self.channel.readyState == "open"
 
     def send(self, event: dict[str, Any]) -> None:
-        if self._open():
+        if self.is_open:
             self.channel.send(json.dumps({"event_id": new_id("event"), **event}))
 
     def send_raw(self, data: str) -> None:
-        if self._open():
+        if self.is_open:
             self.channel.send(data)

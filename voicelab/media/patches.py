@@ -5,8 +5,10 @@ aiortc stamps every audio frame it sends with its level (the ``ssrc-audio-level`
 extension), computed in a Python loop over the samples. In the app, with two senders at 50
 frames a second, that loop held the GIL for a tenth of each second of a call (py-spy),
 time the call's audio loops waited for. ``audio_level_dbov`` gives the same number with
-numpy; ``install`` puts it in place for every sender in the process. aiortc is pinned with
-streamlit-webrtc; a test fails if an upgrade stops looking the function up per frame.
+numpy; ``install`` puts it in place for every sender in the process (a program that uses
+the core without the app or the local server calls it itself; without it only speed
+suffers). aiortc is pinned with streamlit-webrtc; a test fails if an upgrade stops looking
+the function up per frame.
 """
 
 from __future__ import annotations

@@ -3,8 +3,11 @@
 A transport is built for one call by a ``Connector`` with where to go, the session to start
 with, the microphone track to send and the listener to report to; then ``connect``, ``send``
 and ``close`` are all the call uses. WebRTC (``webrtc.py``) is the first implementation; a
-WebSocket transport slots in by being another ``Connector``. Everything runs on the call's
-own loop.
+WebSocket transport slots in by being another ``Connector``.
+
+Everything runs on the call's own loop: the call calls the transport there, and the
+transport calls its listener there only, and never from inside ``send`` (an answer comes
+later, as the network would bring it: observers see a request before its answer).
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ class ChannelClosed(ConnectionError):
 
 
 class Listener(Protocol):
-    """What a transport reports, on the call's loop. A listener must not raise."""
+    """What a transport reports, on the call's loop, never from within ``send``. A
+    listener must not raise."""
 
     def on_event(self, event: ServerEvent) -> None:
         """A server event, parsed (GA names; garbage as ``MALFORMED``)."""
@@ -57,14 +61,12 @@ class Listener(Protocol):
 
 
 class Transport(Protocol):
-    @property
-    def state(self) -> str: ...
-
     async def connect(self) -> str:
         """Open the call; returns its id. Raises ``SetupError`` with the user's sentence."""
 
     def send(self, event: ClientEvent) -> None:
-        """Send one client event now. Raises ``EventTooLarge`` or ``ChannelClosed``."""
+        """Send one client event now. Raises ``EventTooLarge``, or ``ChannelClosed`` (a
+        ``ConnectionError``) when it cannot go."""
 
     async def close(self) -> None:
         """Hang up (so billing stops now) and release everything; safe to call twice."""
