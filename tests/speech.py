@@ -12,6 +12,10 @@ from voicelab.media.levels import scale_to_dbfs
 MIC_VOICE = "alloy"
 MIC_SPEED = 0.86  # about 150 words per minute
 
+#: The phrase most tests speak, and the words of it a recognizer must get (two of them).
+WEATHER = "hello world, what is the weather like today"
+WEATHER_WORDS = {"hello", "world", "what", "weather", "like", "today"}
+
 
 def silence(seconds: float) -> np.ndarray:
     return np.zeros(int(seconds * WEBRTC_RATE), dtype=np.int16)

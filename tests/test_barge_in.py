@@ -14,8 +14,8 @@ import av
 import numpy as np
 
 from tests.browser_leg import until
-from tests.speech import phrase
-from tests.test_bridge import WEATHER, assistants, call
+from tests.speech import WEATHER, phrase
+from tests.test_bridge import assistants, call
 from voicelab.call import CONNECTED
 from voicelab.media.frames import WEBRTC_FRAME_SAMPLES, WEBRTC_RATE
 from voicelab.media.relay_track import FrameRelayTrack

@@ -16,14 +16,11 @@ from aiohttp import web
 from tests.browser_leg import BrowserLeg, until
 from tests.conftest import TEST_KEY, serving
 from tests.http_stub import http_stub
-from tests.speech import phrase, silence
+from tests.speech import WEATHER, WEATHER_WORDS, phrase, silence
 from voicelab.call import CONNECTED, ERROR, IDLE, Bridge, BridgeError, Target
 from voicelab.local import Faults
 from voicelab.media.frames import WEBRTC_RATE
 from voicelab.protocol.session import SessionConfig
-
-WEATHER = "hello world, what is the weather like today"
-WEATHER_WORDS = {"hello", "world", "what", "weather", "like", "today"}  # two must come through
 
 
 def target(base_url: str, key: str = TEST_KEY) -> Target:

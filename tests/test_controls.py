@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from tests.browser_leg import BrowserLeg, until
-from tests.speech import phrase, pitch_hz
-from tests.test_bridge import WEATHER, assistants, target, users
+from tests.speech import WEATHER, phrase, pitch_hz
+from tests.test_bridge import assistants, target, users
 from voicelab.call import CONNECTED, Bridge, Snapshot
 from voicelab.local.synthesizer import synthesizer
 from voicelab.observers.live_settings import APPLIED

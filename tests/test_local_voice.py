@@ -11,10 +11,8 @@ import pytest
 
 from tests.conftest import TEST_KEY
 from tests.realtime_client import Client, user_text
-from tests.speech import phrase, silence
+from tests.speech import WEATHER, WEATHER_WORDS, phrase, silence
 
-WEATHER = "hello world, what is the weather like today"
-WEATHER_WORDS = {"hello", "world", "weather", "today"}
 STORY = "please tell me a story about the ocean"
 
 

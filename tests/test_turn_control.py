@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from tests.browser_leg import until
-from tests.speech import phrase
-from tests.test_bridge import WEATHER, assistants, call, users, words
+from tests.speech import WEATHER, phrase
+from tests.test_bridge import assistants, call, users, words
 from voicelab.call import CONNECTED, Bridge, BridgeError
 from voicelab.media.frames import WEBRTC_FRAME_SAMPLES, WEBRTC_RATE
 from voicelab.media.levels import SILENT_PEAK
