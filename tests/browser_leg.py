@@ -23,12 +23,26 @@ from voicelab.media.levels import rms_dbfs
 from voicelab.media.pcm_track import PcmTrack
 
 
+class _TimedMic(PcmTrack):
+    """The page's microphone, noting when each frame went out and how loud it was: the
+    page's own clock for latency, independent of the bridge's."""
+
+    def __init__(self) -> None:
+        super().__init__(max_buffer_s=60.0)
+        self.sent: deque[Received] = deque(maxlen=3000)
+
+    async def recv(self):  # type: ignore[override]
+        frame = await super().recv()
+        self.sent.append(Received(time.monotonic(), rms_dbfs(frame_to_mono(frame))))
+        return frame
+
+
 class BrowserLeg:
     def __init__(self, bridge: Bridge) -> None:
         self.bridge = bridge
         self.sink = AudioSinkTrack(callback=bridge.on_browser_frame)
         self.sink._on_ended_callback = bridge.on_browser_ended
-        self.mic = PcmTrack(max_buffer_s=60.0)
+        self.mic = _TimedMic()
         self.page = RTCPeerConnection()
         self.server = RTCPeerConnection()
         self.heard: list[Received] = []

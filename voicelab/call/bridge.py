@@ -18,20 +18,29 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import av
 
 from voicelab.call import problems
 from voicelab.call.call_thread import THREAD_PREFIX, CallThread, LoopClosed
 from voicelab.call.carry_over import MAX_CARRIED_TURNS, CarryOver, carried_to_model
-from voicelab.call.snapshot import CONNECTED, CONNECTING, ERROR, IDLE, DelayFigures, Snapshot
+from voicelab.call.snapshot import (
+    CONNECTED,
+    CONNECTING,
+    ERROR,
+    IDLE,
+    DelayFigures,
+    Meters,
+    Snapshot,
+)
 from voicelab.call.upstream_call import CallOptions, UpstreamCall
 from voicelab.media.frames import FRAME_MS
 from voicelab.media.relay_track import FrameRelayTrack
-from voicelab.observers.event_log import EventLog, Logged
+from voicelab.observers.event_log import Logged
 from voicelab.observers.stream import Observer
 from voicelab.observers.transcript import Turn
+from voicelab.pricing import PriceTable
 from voicelab.protocol.client_events import EventTooLarge
 from voicelab.protocol.session import SessionConfig
 from voicelab.upstream import signaling
@@ -77,15 +86,18 @@ class Bridge:
         signaling_timeout_s: float = signaling.DEFAULT_TIMEOUT_S,
         connector: Connector | None = None,
         observers: Callable[[], Iterable[Observer]] = tuple,
+        prices: PriceTable | None = None,
     ) -> None:
         """``connector`` builds each call's transport (WebRTC unless given); ``observers``
-        builds extra observers of each call's events, after the built-in ones."""
+        builds extra observers of each call's events, after the built-in ones; ``prices``
+        replaces the shipped price table."""
         self.playback_frames = max(1, int(playback_buffer_s * 1000 / FRAME_MS))
         self.options = CallOptions(
             mic_queue_frames=mic_queue_frames,
             browser_silence_s=browser_silence_s,
             session_created_timeout_s=session_created_timeout_s,
             settings_debounce_s=settings_debounce_s,
+            prices=prices,
         )
         self.connector = connector or WebRtcConnector(signaling_timeout_s)
         self.observers = observers
@@ -98,9 +110,10 @@ class Bridge:
         self._status = IDLE
         self._problem: str | None = None
         self._mic_frames = 0
-        self._last_turns: tuple[Turn, ...] = ()  # the transcript of the call that ended
-        self._last_errors: tuple[str, ...] = ()
-        self._last_log: EventLog | None = None
+        #: The spend cap per call in US dollars (None: none), read after every response.
+        self.spend_cap_usd: float | None = None
+        self._last: Snapshot = Snapshot()  # how the call that ended ended
+        self._last_call: UpstreamCall | None = None
         _bridges.add(self)
 
     # browser leg (called on Streamlit's loop: must never block) --------------------------
@@ -175,6 +188,7 @@ class Bridge:
             self.options,
             self.observers(),
         )
+        call.spend_cap = lambda: self.spend_cap_usd
         running = _Running(
             call, CallThread(number, call.run, lambda: report(ERROR, problems.CRASHED))
         )
@@ -285,14 +299,14 @@ class Bridge:
             running = self._running
             status, problem = self._status, self._problem
         if running is None:
-            return Snapshot(
-                status=status,
-                problem=problem,
-                turns=self._last_turns,
-                errors=self._last_errors,
-                mic_frames=self._mic_frames,
-            )
+            return replace(self._last, status=status, problem=problem, mic_frames=self._mic_frames)
         return running.call.snapshot(status, problem, self._mic_frames)
+
+    def meters(self, seconds: float = 30.0) -> Meters | None:
+        """Levels and the VAD timeline of the last ``seconds`` of the current call (or of
+        the one that just ended)."""
+        call = self._running.call if self._running is not None else self._last_call
+        return call.meters(seconds) if call is not None else None
 
     def delays(self) -> DelayFigures | None:
         running = self._running
@@ -304,8 +318,8 @@ class Bridge:
     def events(self, kind: str | None = None) -> tuple[Logged, ...]:
         """The protocol events of the current call (or of the one that just ended)."""
         running = self._running
-        log_ = running.call.log if running is not None else self._last_log
-        return log_.entries(kind) if log_ is not None else ()
+        call = running.call if running is not None else self._last_call
+        return call.log.entries(kind) if call is not None else ()
 
     def threads(self) -> list[threading.Thread]:
         """Threads this bridge has running (tests check none outlive a call)."""
@@ -327,5 +341,6 @@ class Bridge:
             running.thread.request_stop()
 
     def _keep_transcript(self, call: UpstreamCall) -> None:
-        self._last_turns, self._last_errors = call.final_turns()
-        self._last_log = call.log
+        """What the page keeps showing of a call once it is over."""
+        self._last = call.snapshot(IDLE, None, self._mic_frames)
+        self._last_call = call

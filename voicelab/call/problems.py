@@ -35,3 +35,10 @@ def browser_silent(silence_s: float) -> str:
         f"The browser sent no audio for {silence_s:g} s, so the call was ended; press Start "
         "to talk again."
     )
+
+
+def over_spend_cap(spent_usd: float, cap_usd: float) -> str:
+    return (
+        f"This call reached an estimated ${spent_usd:.4f}, over its ${cap_usd:.4f} spend cap, "
+        "so it was ended; raise the cap in the sidebar and press Start to go on."
+    )

@@ -6,9 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from voicelab.media.level_ring import Levels
 from voicelab.media.relay_track import DelayStats
+from voicelab.observers.activity import Activity
+from voicelab.observers.latency import TurnLatency
 from voicelab.observers.live_settings import LiveStatus
+from voicelab.observers.timeline import Mark, Span
 from voicelab.observers.transcript import Turn
+from voicelab.observers.usage import ResponseUsage, UsageTotals
 
 IDLE, CONNECTING, CONNECTED, ERROR = "idle", "connecting", "connected", "error"
 
@@ -25,6 +30,31 @@ class Snapshot:
     connect_ms: float | None = None
     mic_frames: int = 0
     live: LiveStatus = field(default_factory=LiveStatus)
+    activity: Activity = "listening"
+    latency: tuple[TurnLatency, ...] = ()
+    usage: UsageTotals = field(default_factory=UsageTotals)
+    responses: tuple[ResponseUsage, ...] = ()
+    item_times: dict[str, float] = field(default_factory=dict)  # item id -> monotonic time
+
+    def latency_of_reply(self, item_id: str) -> TurnLatency | None:
+        """The turn whose answer is ``item_id``."""
+        return next((t for t in self.latency if t.reply_item_id == item_id), None)
+
+    def usage_of_item(self, item_id: str) -> ResponseUsage | None:
+        return next((r for r in self.responses if item_id in r.item_ids), None)
+
+
+@dataclass(frozen=True)
+class Meters:
+    """The last seconds of a call's audio levels and what the server made of them, on the
+    bridge's clock (``time.monotonic()``)."""
+
+    now: float
+    uplink: Levels  # what went to the model: the user
+    output: Levels  # what went to the browser: the model
+    spans: tuple[Span, ...]
+    marks: tuple[Mark, ...]
+    threshold_dbfs: float | None  # where the local VAD's threshold sits, for clear speech
 
 
 @dataclass(frozen=True)

