@@ -1,0 +1,418 @@
+"""Where calls are kept: three tables through SQLAlchemy, audio as files beside them.
+
+Portable on purpose, so a PostgreSQL URL works unchanged: string keys, JSON kept as text,
+upserts written as "update, insert if nothing matched" rather than a dialect's ON CONFLICT.
+SQLite (the default) runs in WAL mode so the page can read while the writer writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    select,
+    update,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+
+from voicelab.history.audio_file import wav_from_pcm
+from voicelab.history.records import (
+    CallEnded,
+    CallStarted,
+    CallSummary,
+    EventLogged,
+    FiguresChanged,
+    Op,
+    SettingsChanged,
+    StoredCall,
+    StoredEvent,
+    TurnChanged,
+)
+
+_ID = 255  # length of key columns
+_SHORT = 64
+_CHUNK = 500  # ids per IN (...): well under every backend's parameter limit
+
+metadata = MetaData()
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("call_id", String(_ID), primary_key=True),
+    Column("started_at", Float, nullable=False, index=True),
+    Column("ended_at", Float),
+    Column("backend", String(_ID), nullable=False),
+    Column("model", String(_ID), nullable=False),
+    Column("settings", Text, nullable=False),
+    Column("figures", Text, nullable=False),
+    Column("status", String(_SHORT)),
+    Column("problem", Text),
+)
+
+turns = Table(
+    "turns",
+    metadata,
+    Column("call_id", String(_ID), primary_key=True),
+    Column("item_id", String(_ID), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("data", Text, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("call_id", String(_ID), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("at", Float, nullable=False),
+    Column("direction", String(_SHORT), nullable=False),
+    Column("type", String(_ID), nullable=False),
+    Column("data", Text, nullable=False),
+    Index("ix_events_call_type", "call_id", "type"),
+)
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def safe_name(call_id: str) -> str:
+    """A file name for a call id. A hash is added whenever cleaning changed the id, so two
+    ids that clean to the same text still get different files."""
+    cleaned = _UNSAFE.sub("_", call_id)[:100]
+    if cleaned != call_id or not cleaned:
+        cleaned = f"{cleaned}-{hashlib.sha1(call_id.encode()).hexdigest()[:12]}"
+    return cleaned
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _dict(text: str | None) -> dict[str, Any]:
+    """A stored JSON object, or {} for anything else: one bad row never breaks a read."""
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _clip(text: str, length: int) -> str:
+    # PostgreSQL refuses an over-long VARCHAR where SQLite would keep it.
+    return str(text)[:length]
+
+
+def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+def _replace_key(op: Op) -> tuple[str, ...] | None:
+    """Ops where only the last of a batch matters (each replaces what came before)."""
+    if isinstance(op, TurnChanged):
+        return ("turn", op.call_id, op.item_id)
+    if isinstance(op, FiguresChanged):
+        return ("figures", op.call_id)
+    if isinstance(op, SettingsChanged):
+        return ("settings", op.call_id)
+    return None
+
+
+def _dedupe(ops: Sequence[Op]) -> list[Op]:
+    """A turn streaming text is re-sent many times a second: write it once per batch."""
+    last: dict[tuple[str, ...], int] = {}
+    for i, op in enumerate(ops):
+        key = _replace_key(op)
+        if key is not None:
+            last[key] = i
+    kept: list[Op] = []
+    for i, op in enumerate(ops):
+        key = _replace_key(op)
+        if key is None or last[key] == i:
+            kept.append(op)
+    return kept
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+class HistoryStore:
+    """Safe to use from several threads: each method takes its own connection."""
+
+    def __init__(self, url: str, audio_dir: Path, keep_calls: int = 500) -> None:
+        self.url = url
+        self.audio_dir = Path(audio_dir)
+        self.keep_calls = keep_calls
+        parsed = make_url(url)
+        options: dict[str, Any] = {}
+        sqlite = parsed.get_backend_name() == "sqlite"
+        if sqlite:
+            database = parsed.database or ""
+            options["connect_args"] = {"check_same_thread": False}
+            if database in ("", ":memory:"):
+                # One connection for all threads, or each would see its own empty database.
+                options["poolclass"] = StaticPool
+            elif not database.startswith("file:"):
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        self._engine = create_engine(url, **options)
+        if sqlite:
+            event.listen(self._engine, "connect", _sqlite_pragmas)
+        metadata.create_all(self._engine)
+        self.audio_dir.mkdir(parents=True, exist_ok=True)
+
+    # writing ---------------------------------------------------------------------------
+
+    def apply(self, ops: Sequence[Op]) -> None:
+        """One transaction per batch, ops in order. Ops about a call that was never started
+        (or was deleted meanwhile) are dropped, so a late write cannot bring a call back."""
+        batch = _dedupe(ops)
+        if not batch:
+            return
+        with self._engine.begin() as conn:
+            known = self._existing(conn, {op.call_id for op in batch})
+            logged: list[EventLogged] = []
+            for op in batch:
+                if isinstance(op, CallStarted):
+                    self._start(conn, op, op.call_id in known)
+                    known.add(op.call_id)
+                elif op.call_id not in known:
+                    continue
+                elif isinstance(op, EventLogged):
+                    logged.append(op)
+                elif isinstance(op, TurnChanged):
+                    self._turn(conn, op)
+                elif isinstance(op, FiguresChanged):
+                    self._set_call(conn, op.call_id, figures=_dumps(op.figures))
+                elif isinstance(op, SettingsChanged):
+                    self._set_call(conn, op.call_id, settings=_dumps(op.settings))
+                elif isinstance(op, CallEnded):
+                    self._set_call(
+                        conn,
+                        op.call_id,
+                        ended_at=op.ended_at,
+                        status=_clip(op.status, _SHORT),
+                        problem=op.problem,
+                    )
+            # Events touch no other row, so writing them together after the rest is the
+            # same as writing them in place.
+            self._insert_events(conn, logged)
+
+    @staticmethod
+    def _existing(conn: Connection, call_ids: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(sorted(call_ids)):
+            query = select(calls.c.call_id).where(calls.c.call_id.in_(chunk))
+            found.update(conn.execute(query).scalars())
+        return found
+
+    @staticmethod
+    def _start(conn: Connection, op: CallStarted, exists: bool) -> None:
+        values = {
+            "started_at": op.started_at,
+            "backend": _clip(op.backend, _ID),
+            "model": _clip(op.model, _ID),
+            "settings": _dumps(op.settings),
+        }
+        if exists:
+            conn.execute(update(calls).where(calls.c.call_id == op.call_id).values(**values))
+        else:
+            conn.execute(calls.insert().values(call_id=op.call_id, figures="{}", **values))
+
+    @staticmethod
+    def _set_call(conn: Connection, call_id: str, **values: Any) -> None:
+        conn.execute(update(calls).where(calls.c.call_id == call_id).values(**values))
+
+    @staticmethod
+    def _turn(conn: Connection, op: TurnChanged) -> None:
+        values = {"position": op.position, "data": _dumps(op.turn)}
+        found = conn.execute(
+            update(turns)
+            .where(turns.c.call_id == op.call_id, turns.c.item_id == op.item_id)
+            .values(**values)
+        )
+        if found.rowcount == 0:
+            conn.execute(turns.insert().values(call_id=op.call_id, item_id=op.item_id, **values))
+
+    @staticmethod
+    def _insert_events(conn: Connection, logged: Sequence[EventLogged]) -> None:
+        by_call: dict[str, dict[int, EventLogged]] = {}
+        for op in logged:
+            by_call.setdefault(op.call_id, {}).setdefault(op.seq, op)  # first one wins
+        for call_id, by_seq in by_call.items():
+            for chunk in _chunks(sorted(by_seq)):
+                query = select(events.c.seq).where(
+                    events.c.call_id == call_id, events.c.seq.in_(chunk)
+                )
+                for seq in conn.execute(query).scalars():
+                    by_seq.pop(seq, None)
+            rows = [
+                {
+                    "call_id": call_id,
+                    "seq": op.seq,
+                    "at": op.at,
+                    "direction": _clip(op.direction, _SHORT),
+                    "type": _clip(str(op.event.get("type", "")), _ID),
+                    "data": _dumps(op.event),
+                }
+                for op in by_seq.values()
+            ]
+            if rows:
+                conn.execute(events.insert(), rows)
+
+    # reading ---------------------------------------------------------------------------
+
+    def list_calls(self, limit: int = 200) -> list[CallSummary]:
+        query = (
+            select(calls)
+            .order_by(calls.c.started_at.desc(), calls.c.call_id.desc())
+            .limit(max(0, limit))
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [self._summary(row) for row in rows]
+
+    def load(self, call_id: str) -> StoredCall | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(calls).where(calls.c.call_id == call_id)).first()
+            if row is None:
+                return None
+            data = conn.execute(
+                select(turns.c.data)
+                .where(turns.c.call_id == call_id)
+                .order_by(turns.c.position, turns.c.item_id)
+            ).scalars()
+            stored_turns = [turn for turn in map(_dict, data) if turn]
+            stored_events = self._events(conn, call_id, -1, None)
+        return StoredCall(
+            summary=self._summary(row),
+            settings=_dict(row.settings),
+            figures=_dict(row.figures),
+            turns=stored_turns,
+            events=stored_events,
+            problem=row.problem,
+        )
+
+    def events(
+        self, call_id: str, after_seq: int = -1, limit: int | None = None
+    ) -> list[StoredEvent]:
+        with self._engine.connect() as conn:
+            return self._events(conn, call_id, after_seq, limit)
+
+    @staticmethod
+    def _events(
+        conn: Connection, call_id: str, after_seq: int, limit: int | None
+    ) -> list[StoredEvent]:
+        query = (
+            select(events.c.seq, events.c.at, events.c.direction, events.c.data)
+            .where(events.c.call_id == call_id, events.c.seq > after_seq)
+            .order_by(events.c.seq)
+        )
+        if limit is not None:
+            query = query.limit(max(0, limit))
+        return [
+            StoredEvent(seq=row.seq, at=row.at, direction=row.direction, event=_dict(row.data))
+            for row in conn.execute(query)
+        ]
+
+    def _summary(self, row: Any) -> CallSummary:
+        figures = _dict(row.figures)
+        duration = _number(figures.get("duration_s"))
+        if duration is None and row.ended_at is not None:
+            duration = max(0.0, row.ended_at - row.started_at)
+        turn_count = _number(figures.get("turns"))
+        return CallSummary(
+            call_id=row.call_id,
+            started_at=row.started_at,
+            ended_at=row.ended_at,
+            backend=row.backend,
+            model=row.model,
+            duration_s=duration,
+            turns=None if turn_count is None else int(turn_count),
+            v2v_p50_ms=_number(figures.get("v2v_p50_ms")),
+            cost_usd=_number(figures.get("cost_usd")),
+            has_audio=self._has_audio(row.call_id),
+            status=row.status,
+        )
+
+    # audio -----------------------------------------------------------------------------
+
+    def audio_path(self, call_id: str) -> Path:
+        return self.audio_dir / f"{safe_name(call_id)}.pcm"
+
+    def _has_audio(self, call_id: str) -> bool:
+        try:
+            return self.audio_path(call_id).stat().st_size > 0
+        except OSError:
+            return False
+
+    def wav_bytes(self, call_id: str) -> bytes | None:
+        if not self._has_audio(call_id):
+            return None
+        try:
+            return wav_from_pcm(self.audio_path(call_id))
+        except FileNotFoundError:  # deleted since the check
+            return None
+
+    # forgetting ------------------------------------------------------------------------
+
+    def delete(self, call_id: str) -> None:
+        self._delete([call_id])
+
+    def prune(self) -> int:
+        """Keep the newest ``keep_calls`` calls; returns how many older ones went."""
+        query = (
+            select(calls.c.call_id)
+            .order_by(calls.c.started_at.desc(), calls.c.call_id.desc())
+            .offset(max(0, self.keep_calls))
+        )
+        with self._engine.connect() as conn:
+            old = list(conn.execute(query).scalars())
+        self._delete(old)
+        return len(old)
+
+    def delete_all(self) -> None:
+        with self._engine.begin() as conn:
+            for table in (events, turns, calls):
+                conn.execute(delete(table))
+        for path in self.audio_dir.glob("*.pcm"):
+            path.unlink(missing_ok=True)
+
+    def _delete(self, call_ids: Sequence[str]) -> None:
+        with self._engine.begin() as conn:
+            for chunk in _chunks(call_ids):
+                for table in (events, turns, calls):
+                    conn.execute(delete(table).where(table.c.call_id.in_(chunk)))
+        for call_id in call_ids:
+            self.audio_path(call_id).unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self._engine.dispose()
