@@ -14,6 +14,7 @@ import asyncio
 import atexit
 import itertools
 import logging
+import secrets
 import threading
 import time
 import weakref
@@ -35,6 +36,7 @@ from voicelab.call.snapshot import (
     Snapshot,
 )
 from voicelab.call.upstream_call import CallOptions, UpstreamCall
+from voicelab.history.writer import HistoryWriter
 from voicelab.media.frames import FRAME_MS
 from voicelab.media.relay_track import FrameRelayTrack
 from voicelab.observers.event_log import Logged
@@ -112,6 +114,12 @@ class Bridge:
         self._mic_frames = 0
         #: The spend cap per call in US dollars (None: none), read after every response.
         self.spend_cap_usd: float | None = None
+        #: Where calls are stored as they happen (None: not stored), and whether with their
+        #: audio; both read at each Start.
+        self.history: HistoryWriter | None = None
+        self.keep_audio = False
+        #: The history id of the current (or last) call.
+        self.history_id: str | None = None
         self._last: Snapshot = Snapshot()  # how the call that ended ended
         self._last_call: UpstreamCall | None = None
         _bridges.add(self)
@@ -189,6 +197,10 @@ class Bridge:
             self.observers(),
         )
         call.spend_cap = lambda: self.spend_cap_usd
+        history_id = None
+        if self.history is not None:
+            history_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{number}-{secrets.token_hex(3)}"
+            call.record(self.history, history_id, self.keep_audio)
         running = _Running(
             call, CallThread(number, call.run, lambda: report(ERROR, problems.CRASHED))
         )
@@ -197,7 +209,9 @@ class Bridge:
             self._status = CONNECTING
             self._problem = None
             self._mic_frames = 0
+            self.history_id = history_id
         if previous is not None:
+            previous.call.finish(IDLE, None)
             previous.thread.request_stop()
         output.clear()
         running.thread.start()
@@ -218,6 +232,7 @@ class Bridge:
                 self._status = IDLE
         if running is not None:
             self._keep_transcript(running.call)
+            running.call.finish(IDLE, None)
             running.thread.request_stop()
             if wait_s:
                 running.thread.join(wait_s)
@@ -338,6 +353,7 @@ class Bridge:
                 self._running = None
         if status == ERROR:
             self._keep_transcript(running.call)
+            running.call.finish(ERROR, problem)
             running.thread.request_stop()
 
     def _keep_transcript(self, call: UpstreamCall) -> None:

@@ -27,8 +27,10 @@ import av
 
 from voicelab.call import problems
 from voicelab.call.carry_over import CarryOver
+from voicelab.call.recorder import CallRecorder
 from voicelab.call.snapshot import CONNECTED, ERROR, Meters, Snapshot
 from voicelab.call.watchdog import Watchdog
+from voicelab.history.writer import HistoryWriter
 from voicelab.media.level_ring import AUDIBLE_DBFS, LevelRing
 from voicelab.media.relay_track import FrameRelayTrack
 from voicelab.observers.activity import ActivityTracker
@@ -47,6 +49,7 @@ from voicelab.pricing import PriceTable, prices
 from voicelab.protocol import client_events
 from voicelab.protocol.client_events import ClientEvent, EventTooLarge, ItemTruncate, SessionUpdate
 from voicelab.protocol.local_vad import threshold_dbfs
+from voicelab.protocol.redact import Redactor
 from voicelab.protocol.server_events import ServerEvent, answers_best_effort
 from voicelab.protocol.session import SessionConfig
 from voicelab.upstream.transport import ChannelClosed, Connector, SetupError, Target, Transport
@@ -85,6 +88,7 @@ class UpstreamCall:
         extra_observers: Iterable[Observer] = (),
     ) -> None:
         self.target = target
+        self.config = config
         self.session = config.to_session(target.backend)
         self.carry = carry
         self.output = output
@@ -96,6 +100,8 @@ class UpstreamCall:
         self.transcript = Transcript()
         self.transcript.carry(carry.shown, hidden=carry.hidden_ids)
         self.log = EventLog()
+        #: Every observer sees events without secrets in them (the page, the log, history).
+        self.redact = Redactor([target.api_key])
         self.playback = PlaybackTracker(output)
         self.live = LiveSettings(config, target.backend, self.responses)
         #: Every frame's level, each way, with when it went: the uplink's is also the clock
@@ -111,6 +117,7 @@ class UpstreamCall:
         self.item_times = ItemTimes()
         #: The spend cap in US dollars (None: none); read after every response.
         self.spend_cap: Callable[[], float | None] = lambda: None
+        self.recorder: CallRecorder | None = None
         self.stream = EventStream(self._observers())
         for observer in extra_observers:
             self.stream.register(observer)
@@ -141,6 +148,16 @@ class UpstreamCall:
             self.activity,
             self.item_times,
         ]
+
+    def record(self, writer: HistoryWriter, history_id: str, keep_audio: bool) -> None:
+        """Store this call in the history as it happens (before ``run``)."""
+        self.recorder = CallRecorder(writer, history_id, self, keep_audio)
+        self.stream.register(self.recorder)
+
+    def finish(self, status: str, problem: str | None) -> None:
+        """The call is over, from the bridge: what its history must still hear."""
+        if self.recorder is not None:
+            self.recorder.end(status, problem)
 
     # from any thread --------------------------------------------------------------------
 
@@ -262,7 +279,7 @@ class UpstreamCall:
         if self.transport is None:
             raise ChannelClosed("The call is not connected yet.")
         self.transport.send(event)
-        self.stream.dispatch("sent", event)
+        self.stream.dispatch("sent", self.redact(event))
 
     def _send_quietly(self, event: ClientEvent) -> None:
         """For events the user did not ask for directly: a failure is logged, not shown."""
@@ -289,7 +306,7 @@ class UpstreamCall:
 
     def on_event(self, event: ServerEvent) -> None:
         """A handler error must never reach the transport (it would close it)."""
-        if not self.stream.dispatch("received", event):
+        if not self.stream.dispatch("received", self.redact(event)):
             self._note_unshown()
         try:
             self._react(event)
@@ -372,6 +389,10 @@ class UpstreamCall:
         )
         self.relay.add_tap(self.uplink_levels)
         self.output.add_tap(self.output_levels)
+        upstream_audio, browser_audio = self.recorder.taps if self.recorder else (None, None)
+        if upstream_audio is not None and browser_audio is not None:
+            self.relay.add_tap(upstream_audio)
+            self.output.add_tap(browser_audio)
         self.transport = self.connector(self.target, self.session, self.relay, self)
         try:
             await self._connect(self.transport, stop)
@@ -381,6 +402,8 @@ class UpstreamCall:
             self.report(ERROR, str(exc))
         finally:
             self.output.remove_tap(self.output_levels)
+            if browser_audio is not None:
+                self.output.remove_tap(browser_audio)
             await self.transport.close()
 
     async def _connect(self, transport: Transport, stop: asyncio.Event) -> None:
