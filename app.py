@@ -1,17 +1,30 @@
 """Voice Lab: talk to a realtime speech-to-speech model and tune its session.
 
 Run with ``streamlit run app.py``. This file holds the page config, the start-up patches,
-the navigation and the shared sidebar; pages hold layout only.
+the shared sidebar, the call bar every page shares, and the navigation; pages hold layout
+only.
 """
 
 import streamlit as st
 
-from components import backend, call, code_view, live_status, patches, presets, sidebar
+from components import (
+    backend,
+    call,
+    call_bar,
+    code_view,
+    history,
+    live_status,
+    patches,
+    presets,
+    sidebar,
+)
 
 st.set_page_config(page_title="Voice Lab", page_icon="🎙️", layout="wide")
 patches.install()
 
 bridge = call.bridge()
+kept = history.history()
+bridge.history = kept.writer if kept is not None else None
 live_status.put_back_refused(bridge.snapshot().live, bridge.acknowledge_refusal)
 presets.load_link_once()
 
@@ -19,6 +32,8 @@ choice = sidebar.render()
 with st.sidebar:  # under the controls it reports on
     live_status.render(bridge.snapshot, polling=bridge.active)
 bridge.half_duplex = choice.half_duplex
+bridge.spend_cap_usd = choice.spend_cap_usd
+bridge.keep_audio = choice.keep_audio
 presets.render(choice.config)
 code_view.render(choice)
 if choice.config is None:
@@ -27,5 +42,15 @@ else:
     call.set_request(backend.target(choice.backend), choice.config)
     bridge.apply_settings(choice.config)  # during a call: one debounced session.update
 
-page = st.navigation([st.Page("pages/talk.py", title="Talk", icon="🎙️", default=True)])
+page = st.navigation(
+    [
+        st.Page("pages/talk.py", title="Talk", icon="🎙️", default=True),
+        st.Page("pages/events.py", title="Events", icon="📜"),
+        st.Page("pages/history.py", title="History", icon="🗂️"),
+    ],
+    position="top",
+)
+st.title("Voice Lab")
+# Drawn here, at the same place on every page: a page change never unmounts the call.
+call_bar.render(bridge)
 page.run()

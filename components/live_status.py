@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from components import call, state
-from components.panels import plain
+from components.plain_text import plain
 from voicelab.call import CONNECTED, Snapshot
 from voicelab.observers.live_settings import APPLIED, PENDING, RECONNECT, REFUSED, LiveStatus
 

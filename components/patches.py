@@ -20,30 +20,36 @@ def install() -> None:
     script run, each fragment rerun included, held the GIL for over half of every second
     while the live panels polled: the browser got 8-40 of its 50 voice packets a second and
     the microphone queue overflowed. Python's own generational collector still runs. Then
-    the core's own patch (aiortc's audio level)."""
+    the call across pages (below), and the core's own patch (aiortc's audio level)."""
     if st.get_option("runner.postScriptGC"):
         st_config.set_option("runner.postScriptGC", False)
+    keep_calls_across_pages()
     media_patches.install()
 
 
-class SessionEndObserver(SessionShutdownObserver):
-    """Runs its callback when the Streamlit session ends, and only then.
+def _no_page_hash(app_session: Any) -> str:
+    return ""
 
-    The parent also fires on page navigation, comparing the page hash it saw at creation
-    with the session's; under ``st.navigation`` those differ from the first poll, so it fired
-    at once and never again. With no initial hash the navigation check is off.
-    """
 
-    @staticmethod
-    def _resolve_initial_page_script_hash(app_session: Any) -> str:
-        return ""
+def keep_calls_across_pages() -> None:
+    """streamlit-webrtc 0.79 ends a stream when the visitor moves to another page: every
+    ``SessionShutdownObserver`` it makes (the worker's, each sink's and source's) compares
+    the page it was created on with the session's current page and stops its resource when
+    they differ. This app draws the call widget from ``app.py`` above every page, so a page
+    change is never a reason to end the call: with no initial page hash the navigation check
+    is off and the observers fire only when the session ends."""
+    SessionShutdownObserver._resolve_initial_page_script_hash = staticmethod(_no_page_hash)
+
+
+#: Runs its callback when the Streamlit session ends (after ``install``, only then).
+SessionEndObserver = SessionShutdownObserver
 
 
 def disarm_orphan_check(context: Any) -> None:
     """Before ``webrtc_streamer`` draws again (``context`` is its last one, if any):
     streamlit-webrtc 0.79's orphan check misreads the quick reruns of signalling as
     navigation and stops the worker it just connected (about one Start in ten delivered no
-    audio). This app never navigates away mid-call, so the
-    check is switched off by clearing the private attribute it reads."""
+    audio). The widget is drawn on every run of every page, so the check has nothing to
+    find: it is switched off by clearing the private attribute it reads."""
     if context is not None and hasattr(context, "_last_rendered_run_count"):
         context._last_rendered_run_count = None

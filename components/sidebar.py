@@ -39,6 +39,8 @@ class Choice:
     config: SessionConfig | None  # None when a setting is out of range
     problem: str | None = None
     half_duplex: bool = False
+    spend_cap_usd: float | None = None
+    keep_audio: bool = False
 
 
 def _index(options: tuple[str, ...] | list[str], value: str) -> int:
@@ -57,17 +59,18 @@ def render() -> Choice:
         **_input(sb, form),
     }
     half_duplex = _echo(sb)
+    spend_cap, keep_audio = _keeping(sb, backend)
     try:
         config = form.replace(**changes).validate()
     except ConfigError as exc:
         sb.error(str(exc))
-        return Choice(backend, None, str(exc), half_duplex)
+        return Choice(backend, None, str(exc), half_duplex, spend_cap, keep_audio)
     state.set_chosen(config)
     sb.caption(
         "During a call, changes apply live; the model, and a voice the model has already "
         "spoken in, need Reconnect (just below)."
     )
-    return Choice(backend, config, half_duplex=half_duplex)
+    return Choice(backend, config, None, half_duplex, spend_cap, keep_audio)
 
 
 def _backend(sb: DeltaGenerator) -> Backend:
@@ -237,3 +240,27 @@ def _echo(sb: DeltaGenerator) -> bool:
         help="Mute the microphone while the model speaks (speakers without echo "
         "cancellation). You cannot interrupt it by talking then; use Interrupt.",
     )
+
+
+def _keeping(sb: DeltaGenerator, backend: Backend) -> tuple[float | None, bool]:
+    """The spend cap per call (0: none) and whether the call's audio is kept in History."""
+    sb.subheader("Cost and history")
+    cap = sb.number_input(
+        "Spend cap per call (US$)",
+        min_value=0.0,
+        max_value=100.0,
+        value=0.0,
+        step=0.05,
+        format="%.2f",
+        key=state.SPEND_CAP,
+        help="End the call after the response that takes its estimated cost over this. "
+        "0 means no cap. Applies at once, also during a call.",
+    )
+    keep_audio = sb.toggle(
+        "Keep audio",
+        value=backend == "local",
+        key=f"{state.KEEP_AUDIO}.{backend}",
+        help="Store the call's audio in History (stereo: you left, the model right), for "
+        "playback, export and replay. Takes effect at the next Start.",
+    )
+    return (float(cap) if cap else None), bool(keep_audio)

@@ -19,6 +19,15 @@ BACKEND = "backend"
 KEY_FIELD = "voicelab.key_field"  # the API key's password field
 ECHO_CANCELLATION = "echo_cancellation"
 HALF_DUPLEX = "half_duplex"
+SPEND_CAP = "spend_cap"
+KEEP_AUDIO = "keep_audio"
+EVENTS_FILTER = "events.filter"
+EVENTS_DIRECTION = "events.direction"
+EVENTS_SEARCH = "events.search"
+EVENTS_FOLLOW = "events.follow"
+EVENTS_SOURCE = "events.source"
+HISTORY_TABLE = "history.table"
+_REPLAY = "voicelab.replay"  # the replay running for this visitor, if any
 PRESET_CHOICE = "preset.choice"
 PRESET_NAME = "preset.name"
 TYPED_TEXT = "typed_text"
@@ -153,3 +162,12 @@ def set_preset_notice(text: str) -> None:
 
 def take_preset_notice() -> str | None:
     return st.session_state.pop(_PRESET_NOTICE, None)
+
+
+def replay() -> Any:
+    """This visitor's replay in progress or just finished (a ``Future``), if any."""
+    return st.session_state.get(_REPLAY)
+
+
+def set_replay(future: Any) -> None:
+    st.session_state[_REPLAY] = future

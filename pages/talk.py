@@ -1,31 +1,58 @@
-"""Talk: start a call, speak, read both sides as they are spoken, type into the call."""
+"""Talk: the call as it happens: the conversation, the levels and the VAD timeline, the
+latency of each turn and what the call has cost."""
 
 import streamlit as st
 
-from components import call, panels, state, turns
+from components import call, call_figures, conversation, meters, state, turns
 from voicelab.call import BridgeError
-
-st.title("Voice Lab")
-st.caption(
-    "Press Start, allow the microphone, and talk. Headphones keep the model from hearing itself."
-)
+from voicelab.observers.latency import percentiles
 
 bridge = call.bridge()
-call.streamer()
 turns.controls(bridge)
-live_area = st.container()  # drawn here, filled last (see below)
 
-with st.form("typed", clear_on_submit=True, border=False):
-    typed, send = st.columns([5, 1], vertical_alignment="bottom")
-    text = typed.text_input("Type a message into the call", key=state.TYPED_TEXT)
-    if send.form_submit_button("Send", width="stretch"):
-        try:
-            bridge.send_text(text)
-        except BridgeError as exc:
-            st.warning(str(exc))
+talk, figures = st.columns([3, 2])
+with talk:
+    live_talk = st.container()
+    with st.form("typed", clear_on_submit=True, border=False):
+        typed, send = st.columns([5, 1], vertical_alignment="bottom")
+        text = typed.text_input("Type a message into the call", key=state.TYPED_TEXT)
+        if send.form_submit_button("Send", width="stretch"):
+            try:
+                bridge.send_text(text)
+            except BridgeError as exc:
+                st.warning(str(exc))
+with figures:
+    live_figures = st.container()
 
-# The polling fragment runs last in the script: with a fragment above it, a full rerun asked
+every = 0.5 if bridge.active else None
+
+
+@st.fragment(run_every=every)
+def _levels() -> None:
+    meters.render(bridge.meters(meters.WINDOW_S))
+
+
+@st.fragment(run_every=every)
+def _conversation() -> None:
+    conversation.render(bridge.snapshot())
+
+
+@st.fragment(run_every=2.0 if bridge.active else None)
+def _figures() -> None:
+    snap = bridge.snapshot()
+    st.subheader("Latency")
+    call_figures.latency(
+        [t.stages_ms() for t in snap.latency if t.at_bridge_ms], percentiles(snap.latency)
+    )
+    st.subheader("Usage")
+    call_figures.usage(snap.usage.tokens.as_dict(), snap.usage.cost_usd, snap.backend or "local")
+
+
+# The polling fragments run last in the script: with a fragment above it, a full rerun asked
 # for from the sidebar's fragment (Reconnect, a refused setting put back) had Streamlit 1.67
 # drop everything drawn after this fragment (the message box), in Chromium.
-with live_area:
-    panels.live(bridge)
+with live_talk:
+    _levels()
+    _conversation()
+with live_figures:
+    _figures()

@@ -51,7 +51,9 @@ async def test_a_spoken_turn_has_its_stages_in_order_and_the_page_agrees(server)
             r.at for r in leg.heard if r.dbfs >= AUDIBLE_DBFS and r.at >= turn.response_created
         ]
         page_ms = (heard[0] - spoke[-1]) * 1000
-        print(f"voice to voice: bridge {turn.voice_to_voice_ms} ms, page {page_ms:.0f} ms; up {(turn.last_audible - spoke[-1]) * 1000:.0f} ms, down {(heard[0] - turn.first_audio_out) * 1000:.0f} ms")
+        print(
+            f"voice to voice: bridge {turn.voice_to_voice_ms} ms, page {page_ms:.0f} ms; up {(turn.last_audible - spoke[-1]) * 1000:.0f} ms, down {(heard[0] - turn.first_audio_out) * 1000:.0f} ms"
+        )
         assert turn.voice_to_voice_ms == pytest.approx(page_ms, abs=60)
 
         # The reply carries its latency and its usage.

@@ -438,13 +438,23 @@ def test_the_fast_audio_level_is_aiortcs_and_its_senders_use_it():
     assert rtp.compute_audio_level_dbov is rtp_level.audio_level_dbov
 
 
-def test_the_session_end_observer_ignores_navigation_and_its_hook_still_exists():
-    from streamlit_webrtc.shutdown import SessionShutdownObserver
+def test_after_install_no_webrtc_observer_watches_navigation_and_its_hook_still_exists():
+    """The hook streamlit-webrtc's observers read the page with; a page change ends the
+    call if an upgrade moves it (the browser test proves the call survives one)."""
+    import inspect
 
-    from components.patches import SessionEndObserver
+    from streamlit_webrtc import shutdown
 
-    assert callable(SessionShutdownObserver._resolve_initial_page_script_hash)
-    assert SessionEndObserver._resolve_initial_page_script_hash(object()) == ""
+    original = shutdown.SessionShutdownObserver.__dict__["_resolve_initial_page_script_hash"]
+    assert "initial_page_script_hash" in inspect.getsource(shutdown.SessionShutdownObserver)
+    from components import patches
+
+    try:
+        patches.keep_calls_across_pages()
+        assert shutdown.SessionShutdownObserver._resolve_initial_page_script_hash(object()) == ""
+        assert patches.SessionEndObserver is shutdown.SessionShutdownObserver
+    finally:
+        shutdown.SessionShutdownObserver._resolve_initial_page_script_hash = original
 
 
 def test_the_key_source_never_shows_the_key():
@@ -454,7 +464,7 @@ def test_the_key_source_never_shows_the_key():
 
 
 def test_markdown_in_model_text_is_shown_as_written():
-    from components.panels import plain
+    from components.plain_text import plain
 
     assert plain("see ![x](http://e/a.png) :red[hi] $x$") == (
         r"see \!\[x\]\(http\://e/a\.png\) \:red\[hi\] \$x\$"

@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from components.live_status import RECONNECT_HELP, Lines, lines
-from components.panels import plain
+from components.plain_text import plain
 from voicelab.call import CONNECTED, IDLE, Snapshot
 from voicelab.observers.live_settings import APPLIED, RECONNECT, REFUSED, LiveStatus
 from voicelab.protocol.session import SessionConfig

@@ -4,11 +4,13 @@
 * ``upstream_call`` — the call's behaviour: intents become client events, every event goes
   to the observers, barge-in and reconnect carry-over happen here;
 * ``call_thread`` — the call's own asyncio loop in its own thread;
+* ``recorder`` — the call stored in the history as it happens; ``figures`` — its figures;
+* ``replay`` — a stored call's microphone through a new call, no browser;
 * ``carry_over``, ``watchdog``, ``problems``, ``snapshot`` — the small pieces they share.
 """
 
 from voicelab.call.bridge import Bridge, BridgeError
-from voicelab.call.snapshot import CONNECTED, CONNECTING, ERROR, IDLE, Snapshot
+from voicelab.call.snapshot import CONNECTED, CONNECTING, ERROR, IDLE, Meters, Snapshot
 from voicelab.upstream.transport import Target
 
 __all__ = [
@@ -18,6 +20,7 @@ __all__ = [
     "IDLE",
     "Bridge",
     "BridgeError",
+    "Meters",
     "Snapshot",
     "Target",
 ]

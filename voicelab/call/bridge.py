@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import itertools
 import logging
 import secrets
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 import av
 
@@ -50,6 +52,7 @@ from voicelab.upstream.transport import Connector, Target
 from voicelab.upstream.webrtc import WebRtcConnector
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: How long an intent may wait for the call's loop to take it.
 INTENT_TIMEOUT_S = 3.0
@@ -302,6 +305,15 @@ class Bridge:
             raise BridgeError(problems.NOT_TAKEN_IN_TIME) from exc
         except Exception as exc:  # cancelled by the call ending, channel closed, …
             raise BridgeError(problems.NOT_READY) from exc
+
+    def run_on_call(
+        self, make: Callable[[], Coroutine[Any, Any, T]]
+    ) -> concurrent.futures.Future[T]:
+        """Run ``make()`` on the current call's own loop (replay feeds its audio there)."""
+        running = self._running
+        if running is None:
+            raise BridgeError(problems.ENDED)
+        return asyncio.run_coroutine_threadsafe(make(), running.thread.loop)
 
     # reading -------------------------------------------------------------------------------
 

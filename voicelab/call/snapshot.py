@@ -21,6 +21,7 @@ IDLE, CONNECTING, CONNECTED, ERROR = "idle", "connecting", "connected", "error"
 @dataclass(frozen=True)
 class Snapshot:
     status: str = IDLE
+    backend: str | None = None  # the current (or last) call's
     ice_state: str = "new"
     call_id: str | None = None
     turns: tuple[Turn, ...] = ()

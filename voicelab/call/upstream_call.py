@@ -186,6 +186,7 @@ class UpstreamCall:
             item_times = self.item_times.times()
         return Snapshot(
             status=status,
+            backend=self.target.backend,
             ice_state=self.ice_state,
             call_id=self.call_id,
             turns=turns,
