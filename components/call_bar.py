@@ -9,7 +9,7 @@ import html
 
 import streamlit as st
 
-from components import call
+from components import call, patches
 from components.plain_text import plain
 from voicelab.call import CONNECTED, CONNECTING, ERROR, Bridge, Snapshot
 
@@ -50,6 +50,7 @@ def render(bridge: Bridge, every_s: float = 0.5) -> None:
         widget, status = st.columns([1, 3], vertical_alignment="center")
         with widget:
             call.streamer()
+            patches.hide_video_placeholder()
 
         @st.fragment(run_every=every_s if bridge.active else None)
         def line() -> None:

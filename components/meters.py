@@ -54,7 +54,7 @@ def timeline_chart(meters: Meters) -> alt.LayerChart:
             for s in meters.spans
         ],
         columns=["start", "end", "what", "detail"],
-    )
+    ).assign(lo=FLOOR_DBFS, hi=0.0)
     x = alt.X("t:Q", title="seconds", scale=alt.Scale(domain=[-WINDOW_S, 0]))
     y = alt.Y("dBFS:Q", scale=alt.Scale(domain=[FLOOR_DBFS, 0]), title="dBFS")
     colours = alt.Scale(
@@ -65,16 +65,16 @@ def timeline_chart(meters: Meters) -> alt.LayerChart:
         alt.Chart(spans)
         .mark_rect(opacity=0.45)
         .encode(
-            x="start:Q",
+            x=alt.X("start:Q", scale=alt.Scale(domain=[-WINDOW_S, 0])),
             x2="end:Q",
-            y=alt.value(0),
-            y2=alt.value(150),
+            y=alt.Y("lo:Q", scale=alt.Scale(domain=[FLOOR_DBFS, 0])),
+            y2="hi:Q",
             color=alt.Color("what:N", scale=colours, title=None),
-            tooltip=["what", "detail"],
+            tooltip=["what:N", "detail:N"],
         ),
         alt.Chart(levels)
         .mark_line(strokeWidth=1.5, interpolate="step-after")
-        .encode(x=x, y=y, color=alt.Color("who:N", scale=colours, title=None)),
+        .encode(x=x, y=y, color=alt.Color("who:N", scale=colours, title=None), tooltip=[]),
     ]
     if meters.marks:
         marks = pd.DataFrame({"t": [m.at - now for m in meters.marks], "label": "interrupted"})
@@ -86,7 +86,7 @@ def timeline_chart(meters: Meters) -> alt.LayerChart:
             .mark_rule(strokeDash=[4, 3], color="gray")
             .encode(y="dBFS:Q", tooltip=[alt.Tooltip("dBFS:Q", title="threshold level")])
         )
-    return alt.layer(*layers).properties(height=150)
+    return alt.layer(*layers).properties(height=170).configure_legend(orient="bottom")
 
 
 def render(meters: Meters | None) -> None:
@@ -98,7 +98,7 @@ def render(meters: Meters | None) -> None:
     if meters is None:
         st.caption("The VAD timeline appears once a call starts.")
         return
-    st.altair_chart(timeline_chart(meters), width="stretch")
+    st.altair_chart(timeline_chart(meters), width="stretch", height=220)
     if meters.threshold_dbfs is not None:
         st.caption(
             f"Shaded blue: where the server heard speech. Dashed: the level clear speech "

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import streamlit as st
+import streamlit.components.v1 as components
 from streamlit import config as st_config
 from streamlit_webrtc.shutdown import SessionShutdownObserver
 
@@ -53,3 +54,32 @@ def disarm_orphan_check(context: Any) -> None:
     find: it is switched off by clearing the private attribute it reads."""
     if context is not None and hasattr(context, "_last_rendered_run_count"):
         context._last_rendered_run_count = None
+
+
+#: The widget's frame, and inside it the placeholder streamlit-webrtc 0.79 draws where a
+#: video would go (its "VideoLabel" icon, a screen): meaningless for a voice call.
+WEBRTC_FRAME = 'iframe[title="streamlit_webrtc.component.webrtc_streamer"]'
+VIDEO_PLACEHOLDER = 'div:has(> .MuiPaper-root > svg[data-testid="VideoLabelIcon"])'
+_HIDE_PLACEHOLDER = """
+<script>
+const css = `%s { display: none !important; }`;
+function hide() {
+  for (const frame of window.parent.document.querySelectorAll('%s')) {
+    const doc = frame.contentDocument;
+    if (!doc || !doc.head || doc.getElementById('voicelab-style')) continue;
+    const style = doc.createElement('style');
+    style.id = 'voicelab-style';
+    style.textContent = css;
+    doc.head.appendChild(style);
+  }
+}
+hide();
+setInterval(hide, 500);
+</script>
+"""
+
+
+def hide_video_placeholder() -> None:
+    """streamlit-webrtc has no option for an audio-only look, so a style is put into its
+    frame (same origin as the page) from a zero-height component drawn beside it."""
+    components.html(_HIDE_PLACEHOLDER % (VIDEO_PLACEHOLDER, WEBRTC_FRAME), height=0)
