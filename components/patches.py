@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import streamlit as st
-import streamlit.components.v1 as components
 from streamlit import config as st_config
 from streamlit_webrtc.shutdown import SessionShutdownObserver
 
@@ -82,4 +81,4 @@ setInterval(hide, 500);
 def hide_video_placeholder() -> None:
     """streamlit-webrtc has no option for an audio-only look, so a style is put into its
     frame (same origin as the page) from a zero-height component drawn beside it."""
-    components.html(_HIDE_PLACEHOLDER % (VIDEO_PLACEHOLDER, WEBRTC_FRAME), height=0)
+    st.iframe(_HIDE_PLACEHOLDER % (VIDEO_PLACEHOLDER, WEBRTC_FRAME), height=1)

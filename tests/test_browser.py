@@ -73,12 +73,19 @@ def realtime_server() -> Iterator[str]:
     proc.wait(10)
 
 
+#: The app process behind each running app's URL (a test may kill one).
+PROCESSES: dict[str, subprocess.Popen] = {}
+
+
 @contextlib.contextmanager
-def streamlit_app(tmp: Path, **env_changes: str | None) -> Iterator[str]:
-    """``streamlit run app.py`` in its own process on a free port; no traceback may appear
-    in its log."""
+def streamlit_app(
+    tmp: Path, log_name: str = "streamlit.log", **env_changes: str | None
+) -> Iterator[str]:
+    """``streamlit run app.py`` in its own process on a free port, its history kept in
+    ``tmp``; no traceback may appear in its log."""
     port = free_port()
-    env = {**os.environ, "HOME": str(tmp)}  # no stray ~/.streamlit settings
+    # no stray ~/.streamlit settings; the history in the test's own directory
+    env = {**os.environ, "HOME": str(tmp), "VOICELAB_DATA_DIR": str(tmp / "data")}
     for name in ("CLOUDFLARE_TURN_KEY_ID", "TWILIO_ACCOUNT_SID", "HF_TOKEN"):
         env.pop(name, None)
     for name, value in env_changes.items():
@@ -86,7 +93,7 @@ def streamlit_app(tmp: Path, **env_changes: str | None) -> Iterator[str]:
             env.pop(name, None)
         else:
             env[name] = value
-    log_path = tmp / "streamlit.log"
+    log_path = tmp / log_name
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
@@ -104,9 +111,11 @@ def streamlit_app(tmp: Path, **env_changes: str | None) -> Iterator[str]:
         else:
             proc.terminate()
             pytest.fail(f"the app did not come up; see {log_path}")
+        PROCESSES[url] = proc
         try:
             yield url
         finally:
+            PROCESSES.pop(url, None)
             proc.terminate()
             proc.wait(15)
     text = log_path.read_text()
@@ -255,14 +264,34 @@ def wait_text(page: Page, selector: str, check, timeout_s: float) -> str:
     deadline = time.monotonic() + timeout_s
     text = ""
     while time.monotonic() < deadline:
-        loc = page.locator(selector)
-        text = loc.inner_text() if loc.count() else ""
+        text = texts(page, selector)
         if check(text):
             return text
         time.sleep(0.25)
     raise AssertionError(
         f"{selector} never matched; last text: {text!r}; page: {page.locator(MAIN).inner_text()[:400]!r}"
     )
+
+
+def texts(page: Page, selector: str) -> str:
+    """The text of everything ``selector`` matches (the turns of one side are many)."""
+    return "\n".join(page.locator(selector).all_inner_texts())
+
+
+#: The conversation's turns, by side (components/conversation.py keys each turn).
+YOU = "[class*='st-key-turn-user-']"
+MODEL = "[class*='st-key-turn-assistant-']"
+#: The call's state line when it is up (components/call_bar.py).
+UP = ("Listening", "You are speaking", "Thinking", "Speaking")
+
+
+def connected(text: str) -> bool:
+    return any(words in text for words in UP)
+
+
+def call_details(page: Page) -> str:
+    """The technical line behind the state words (in a closed expander: in the DOM)."""
+    return page.locator(".st-key-call-bar").text_content() or ""
 
 
 def words_of(text: str) -> set[str]:
@@ -273,7 +302,7 @@ def heard_the_phrase(text: str) -> bool:
     """Speech came through: several words, at least one of the phrase's by sound. (How well
     PocketSphinx hears Chrome-processed audio is not this test's subject; it varies from
     two phrase words to one, e.g. "but is that where they're like you are you to do".)"""
-    heard = words_of(text) - {"you"}  # the panel's own heading
+    heard = words_of(text) - {"you"}
     return len(heard) >= 3 and any(w in SOUNDS for w in heard)
 
 
@@ -305,8 +334,8 @@ def start(page: Page) -> tuple[Frame, str, float]:
     frame = component_frame(page)
     started = time.monotonic()
     frame.get_by_role("button", name="Start").click()
-    badge = wait_text(page, MAIN, lambda t: "Connected" in t, 30)
-    return frame, badge, time.monotonic() - started
+    wait_text(page, MAIN, connected, 30)
+    return frame, call_details(page), time.monotonic() - started
 
 
 def wait_for_no_calls(server_url: str, within_s: float, what: str) -> float:
@@ -330,10 +359,9 @@ def test_talk_in_the_browser_hear_the_reply_and_hang_up(page: Page, realtime_ser
 
     time.sleep(1.0)  # past the receiver's start-up, which conceals until packets flow
     before = frame.evaluate(INBOUND)
-    you = wait_text(page, ".st-key-panel-you", heard_the_phrase, 45)
+    you = wait_text(page, YOU, heard_the_phrase, 45)
     # The local responder quotes what it heard, so its reply carries the same words.
-    you_now = page.locator(".st-key-panel-you").inner_text  # the final transcript, once done
-    assistant = wait_text(page, ".st-key-panel-assistant", lambda t: quotes(t, you_now()), 30)
+    assistant = wait_text(page, MODEL, lambda t: quotes(t, texts(page, YOU)), 30)
     time.sleep(2.0)
     meter = frame.evaluate("() => window.__vlMeter")
     after = frame.evaluate(INBOUND)
@@ -391,10 +419,10 @@ def test_a_refused_key_is_one_sentence_and_the_next_start_works(
     key_field.press("Enter")
     wait_text(page, sidebar, lambda t: "Key: from the OPENAI_API_KEY environment" in t, 10)
     frame.get_by_role("button", name="Start").click()
-    wait_text(page, MAIN, lambda t: "Connected" in t and "rejected" not in t, 30)
+    wait_text(page, MAIN, lambda t: connected(t) and "rejected" not in t, 30)
     type_message(page, "tell me about the ocean")
-    wait_text(page, ".st-key-panel-you", lambda t: "tell me about the ocean" in t, 20)
-    wait_text(page, ".st-key-panel-assistant", lambda t: "ocean" in t.lower(), 20)
+    wait_text(page, YOU, lambda t: "tell me about the ocean" in t, 20)
+    wait_text(page, MODEL, lambda t: "ocean" in t.lower(), 20)
     frame.get_by_role("button", name="Stop").click()
     wait_for_no_calls(realtime_server, 15, "the upstream call was not hung up after Stop")
 
@@ -409,9 +437,9 @@ def test_with_no_key_the_app_runs_the_offline_server_itself(offline_app: str, tm
         )
         frame, _, _ = start(page)
         type_message(page, "hello there")
-        wait_text(page, ".st-key-panel-assistant", lambda t: "hello there" in t.lower(), 20)
+        wait_text(page, MODEL, lambda t: "hello there" in t.lower(), 20)
         frame.get_by_role("button", name="Stop").click()
-        wait_text(page, MAIN, lambda t: "Idle" in t, 15)
+        wait_text(page, MAIN, lambda t: "Ended" in t, 15)
 
 
 def test_a_slider_moved_mid_call_is_applied_without_dropping_the_call(
@@ -427,7 +455,7 @@ def test_a_slider_moved_mid_call_is_applied_without_dropping_the_call(
     for _ in range(3):
         thumb.press("ArrowRight")
     wait_text(page, SIDEBAR, lambda t: "threshold ✓ applied" in t, 20)  # under the controls
-    assert "Connected" in page.locator(MAIN).inner_text()
+    assert connected(page.locator(MAIN).inner_text())
     assert abs(float(thumb.input_value()) - 0.65) < 1e-6
     assert open_calls(realtime_server) == calls, "the call was replaced or dropped"
     frame.get_by_role("button", name="Stop").click()
@@ -450,7 +478,7 @@ def test_reconnect_after_a_heard_voice_changes_keeps_the_conversation(
     frame, _, _ = start(page)
     (first,) = open_calls(realtime_server)
     type_message(page, "tell me about the ocean")
-    wait_text(page, ".st-key-panel-assistant", lambda t: "ocean" in t.lower(), 20)
+    wait_text(page, MODEL, lambda t: "ocean" in t.lower(), 20)
     choose(page, "Voice", "shimmer")  # the model has spoken: no update can change it
     wait_text(page, SIDEBAR, lambda t: "voice ↻ needs reconnect" in t, 20)
     page.locator(SIDEBAR).get_by_role("button", name="Reconnect").click()
@@ -462,12 +490,12 @@ def test_reconnect_after_a_heard_voice_changes_keeps_the_conversation(
         time.sleep(0.2)
     time.sleep(1.0)
     assert len(open_calls(realtime_server)) == 1, "the old call was not hung up"
-    wait_text(page, MAIN, lambda t: "Connected" in t, 30)
+    wait_text(page, MAIN, connected, 30)
     # the transcript survived, and the new call knows the conversation
-    assert "tell me about the ocean" in page.locator(".st-key-panel-you").inner_text()
+    assert "tell me about the ocean" in texts(page, YOU)
     type_message(page, "and the sky")
-    wait_text(page, ".st-key-panel-assistant", lambda t: "sky" in t.lower(), 20)
-    you = page.locator(".st-key-panel-you").inner_text()
+    wait_text(page, MODEL, lambda t: "sky" in t.lower(), 20)
+    you = texts(page, YOU)
     assert you.index("tell me about the ocean") < you.index("and the sky")
     frame.get_by_role("button", name="Stop").click()
     wait_for_no_calls(realtime_server, 15, "the upstream call was not hung up after Stop")

@@ -51,7 +51,8 @@ class CallRecorder:
         self.writer, self.id, self.call = writer, history_id, call
         self.started = time.monotonic()
         self._sent: dict[str, Any] = {}  # item id -> the Turn last stored
-        self.taps: tuple[AudioTap, ...] = ()
+        #: (upstream, browser) when the audio is kept; (None, None) otherwise.
+        self.taps: tuple[AudioTap | None, AudioTap | None] = (None, None)
         writer.submit(
             CallStarted(
                 history_id,
@@ -123,5 +124,5 @@ class CallRecorder:
             figures = self.figures()
         self.writer.submit(FiguresChanged(self.id, figures))
         self.writer.submit(CallEnded(self.id, time.time(), status, problem))
-        if self.taps:
+        if self.taps[0] is not None:
             self.writer.close_audio(self.id)
