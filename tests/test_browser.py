@@ -79,7 +79,7 @@ PROCESSES: dict[str, subprocess.Popen] = {}
 
 @contextlib.contextmanager
 def streamlit_app(
-    tmp: Path, log_name: str = "streamlit.log", **env_changes: str | None
+    tmp: Path, log_name: str = "streamlit.log", script: str = "app.py", **env_changes: str | None
 ) -> Iterator[str]:
     """``streamlit run app.py`` in its own process on a free port, its history kept in
     ``tmp``; no traceback may appear in its log."""
@@ -96,7 +96,7 @@ def streamlit_app(
     log_path = tmp / log_name
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+            [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port),
              "--server.address", "127.0.0.1", "--server.headless", "true"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -141,8 +141,8 @@ def offline_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def browser_page(app: str, wav: Path, mic: np.ndarray) -> Iterator[Page]:
-    """Headless Debian Chromium whose microphone plays ``mic`` once."""
+def browser_page(app: str, wav: Path, mic: np.ndarray, loop: bool = False) -> Iterator[Page]:
+    """Headless Debian Chromium whose microphone plays ``mic`` once (or over and over)."""
     if not Path(CHROMIUM).exists():
         pytest.fail("The browser test needs Debian's chromium: apt-get install chromium")
     # A real microphone never sends digital zero; Chrome's noise suppression and gain
@@ -156,7 +156,7 @@ def browser_page(app: str, wav: Path, mic: np.ndarray) -> Iterator[Page]:
             args=[
                 "--use-fake-ui-for-media-stream",
                 "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={wav}%noloop",
+                f"--use-file-for-fake-audio-capture={wav}{'' if loop else '%noloop'}",
                 "--autoplay-policy=no-user-gesture-required",
                 "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update",
@@ -294,8 +294,12 @@ def call_details(page: Page) -> str:
     return page.locator(".st-key-call-bar").text_content() or ""
 
 
+#: The chat avatars' icon names, part of each turn's text on the page.
+AVATARS = {"face", "smart", "toy"}
+
+
 def words_of(text: str) -> set[str]:
-    return set(re.findall(r"[a-z']+", text.lower()))
+    return set(re.findall(r"[a-z']+", text.lower())) - AVATARS
 
 
 def heard_the_phrase(text: str) -> bool:

@@ -12,6 +12,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from components import event_rows
 from tests.browser_leg import until
 from tests.conftest import TEST_KEY
 from tests.speech import WEATHER, phrase
@@ -76,6 +77,24 @@ async def test_a_call_is_stored_as_it_runs_and_exports_whole(server, history):
         assert stored.figures["responses"] == 2 and stored.figures["turns"] == 2
         started_at = stored.summary.started_at
         user_turn = users(snap)[0]
+
+        # The Events page's filter and download hold exactly the bridge's events.
+        rows = event_rows.rows(bridge.events())
+        lines = [json.loads(line) for line in event_rows.jsonl(rows).splitlines()]
+        assert [(x["seq"], x["direction"], x["event"]) for x in lines] == [
+            (e.seq, e.direction, dict(e.event)) for e in bridge.events()
+        ]
+        sent = event_rows.select(rows, "response.", "sent")
+        assert [r.seq for r in sent] == [
+            e.seq
+            for e in bridge.events()
+            if e.direction == "sent" and e.type.startswith("response.")
+        ] and sent
+        found = event_rows.select(rows, search="redacted")
+        assert found and all(
+            r.type.startswith("conversation.item") or "response" in r.type for r in found
+        )
+        assert PASTED_KEY not in event_rows.jsonl(rows) and TEST_KEY not in event_rows.jsonl(rows)
 
     await asyncio.to_thread(writer.flush)
     stored = store.load(hid)
