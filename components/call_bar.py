@@ -45,7 +45,7 @@ def details(snap: Snapshot) -> str:
     return " · ".join(parts)
 
 
-def render(bridge: Bridge, every_s: float = 0.5) -> None:
+def render(bridge: Bridge, every_s: float = 1.0) -> None:
     with st.container(key="call-bar", border=True):
         widget, status = st.columns([1, 3], vertical_alignment="center")
         with widget:

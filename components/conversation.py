@@ -15,7 +15,7 @@ from voicelab.call.figures import wall_time
 from voicelab.observers.transcript import Turn
 
 MARKS = {"streaming": " …", "interrupted": " ⟂ *(interrupted)*", "failed": " *(failed)*"}
-SHOWN_TURNS = 60
+SHOWN_TURNS = 30  # the newest; History has them all
 
 
 def _key(turn: Turn) -> str:
@@ -40,13 +40,26 @@ def meta(snap: Snapshot, turn: Turn) -> str:
     return " · ".join(parts)
 
 
-def render(snap: Snapshot) -> None:
-    with st.container(height=430, key="conversation", border=True):
-        if not snap.turns:
-            st.caption("Nothing said yet. Speak, or type a message below.")
-        for turn in snap.turns[-SHOWN_TURNS:]:
-            role = "user" if turn.role == "user" else "assistant"
-            with st.container(key=_key(turn)), st.chat_message(role):
-                st.markdown(f"{plain(turn.text) or '…'}{MARKS.get(turn.status, '')}")
-                if line := meta(snap, turn):
-                    st.caption(line)
+def settled(snap: Snapshot) -> int:
+    """How many turns, from the first, are over and have their figures: they no longer
+    change, so the page draws them once (on a full run) and polls only the rest."""
+    n = 0
+    for turn in snap.turns:
+        if not turn.final or (
+            turn.role == "assistant" and snap.usage_of_item(turn.item_id) is None
+        ):
+            break
+        n += 1
+    return n
+
+
+def turns(snap: Snapshot, start: int, stop: int | None = None) -> None:
+    """Turns ``start:stop`` (of the newest ``SHOWN_TURNS``), where the caller is."""
+    shown = snap.turns[-SHOWN_TURNS:]
+    offset = len(snap.turns) - len(shown)
+    for turn in shown[max(0, start - offset) : None if stop is None else max(0, stop - offset)]:
+        role = "user" if turn.role == "user" else "assistant"
+        with st.container(key=_key(turn)), st.chat_message(role):
+            st.markdown(f"{plain(turn.text) or '…'}{MARKS.get(turn.status, '')}")
+            if line := meta(snap, turn):
+                st.caption(line)

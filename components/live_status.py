@@ -80,7 +80,7 @@ def draw(snap: Snapshot) -> None:
         st.rerun(scope="app")  # app.py puts the refused controls back to the value in force
 
 
-def render(snapshot: Callable[[], Snapshot], polling: bool, every_s: float = 0.4) -> None:
+def render(snapshot: Callable[[], Snapshot], polling: bool, every_s: float = 2.0) -> None:
     """Call inside ``with st.sidebar:`` (a fragment may not write to ``st.sidebar`` itself,
     but one started there draws in it). Polls only while ``polling`` (a call is up):
     Start, Stop and every settings change rerun the page anyway."""

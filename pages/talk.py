@@ -24,20 +24,37 @@ with talk:
 with figures:
     live_figures = st.container()
 
-every = 0.5 if bridge.active else None
+# As often as the eye needs, and no more: every fragment rerun takes the GIL the audio needs
+# and a redraw in the visitor's browser (docs/performance.md has what each costs).
+live = bridge.active
 
 
-@st.fragment(run_every=every)
+@st.fragment(run_every=0.5 if live else None)
 def _levels() -> None:
     meters.render(bridge.meters(meters.WINDOW_S))
 
 
-@st.fragment(run_every=every)
 def _conversation() -> None:
-    conversation.render(bridge.snapshot())
+    """The turns that are over are drawn once, by the full run; a fragment polls only the
+    ones still changing, and asks for a full run when one more is over."""
+    snap = bridge.snapshot()
+    drawn = conversation.settled(snap)
+    with st.container(height=430, key="conversation", border=True):
+        if not snap.turns:
+            st.caption("Nothing said yet. Speak, or type a message below.")
+        conversation.turns(snap, 0, drawn)
+
+        @st.fragment(run_every=1.0 if live else None)
+        def changing() -> None:
+            now = bridge.snapshot()
+            if conversation.settled(now) > drawn:
+                st.rerun(scope="app")
+            conversation.turns(now, drawn)
+
+        changing()
 
 
-@st.fragment(run_every=2.0 if bridge.active else None)
+@st.fragment(run_every=5.0 if live else None)
 def _figures() -> None:
     snap = bridge.snapshot()
     st.subheader("Latency")

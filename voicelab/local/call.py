@@ -157,9 +157,12 @@ class RealtimeCall:
                 return
             if self.pipeline is None:
                 continue
-            events = await loop.run_in_executor(
-                self._worker, self.pipeline.process, frame_to_mono(frame)
-            )
+            try:
+                events = await loop.run_in_executor(
+                    self._worker, self.pipeline.process, frame_to_mono(frame)
+                )
+            except RuntimeError:  # the worker is shut down: the call or the process is ending
+                return
             for event in events:
                 if isinstance(event, SpeechStarted):
                     self._speech_started(event.audio_start_ms)
@@ -299,7 +302,9 @@ class RealtimeCall:
             if task is not current:
                 task.cancel()
         if self.pipeline is not None:
-            # On the worker, after the few frames still queued for it.
-            self._worker.submit(self.pipeline.close)
+            # On the worker, after the few frames still queued for it. At interpreter exit
+            # the worker is already shut down; the process is going, and the decoder with it.
+            with contextlib.suppress(RuntimeError):
+                self._worker.submit(self.pipeline.close)
         self._worker.shutdown(wait=False, cancel_futures=False)
         self._on_end(self)
