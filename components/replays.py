@@ -4,15 +4,13 @@ real-time call), and the page polls for the result."""
 from __future__ import annotations
 
 import concurrent.futures
-import io
-import wave
 from dataclasses import dataclass
 
-import numpy as np
 import streamlit as st
 
 from components import history, state
 from voicelab.call.replay import Replayed, ReplayError, replay
+from voicelab.history.audio_file import microphone
 from voicelab.protocol.session import SessionConfig
 from voicelab.upstream.transport import Target
 
@@ -28,13 +26,6 @@ def _pool() -> concurrent.futures.ThreadPoolExecutor:
     return concurrent.futures.ThreadPoolExecutor(
         max_workers=1, thread_name_prefix="voicelab-replay"
     )
-
-
-def microphone(wav: bytes) -> tuple[np.ndarray, int]:
-    """The left channel of a stored recording: what went upstream."""
-    with wave.open(io.BytesIO(wav)) as w:
-        audio = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
-        return audio.reshape(-1, w.getnchannels())[:, 0].copy(), w.getframerate()
 
 
 def start(source_id: str, wav: bytes, target: Target, config: SessionConfig) -> str | None:

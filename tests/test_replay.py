@@ -5,8 +5,6 @@ shows both the settings that differ and the figures."""
 from __future__ import annotations
 
 import asyncio
-import io
-import wave
 
 import numpy as np
 import pytest
@@ -14,6 +12,7 @@ import pytest
 from tests.speech import phrase, silence
 from tests.test_bridge import target
 from voicelab.call.replay import replay
+from voicelab.history.audio_file import microphone
 from voicelab.history.compare import figures_rows, settings_diff
 from voicelab.history.store import HistoryStore
 from voicelab.history.writer import HistoryWriter
@@ -25,12 +24,6 @@ pytestmark = pytest.mark.timeout(300)
 
 def user_turns(call) -> list[dict]:
     return [t for t in call.turns if t["role"] == "user"]
-
-
-def left_channel(wav: bytes) -> tuple[np.ndarray, int]:
-    with wave.open(io.BytesIO(wav)) as w:
-        audio = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).reshape(-1, 2)
-        return audio[:, 0].copy(), w.getframerate()
 
 
 async def test_one_recording_replayed_under_two_silences_gives_different_turns(server, tmp_path):
@@ -45,35 +38,19 @@ async def test_one_recording_replayed_under_two_silences_gives_different_turns(s
             silence(1.0),
         ]
     )
+    base_url = server.base_url
+
+    async def run(samples: np.ndarray, rate: int, silence_ms: int):
+        config = SessionConfig(silence_duration_ms=silence_ms)
+        return await asyncio.to_thread(replay, samples, rate, target(base_url), config, writer)
+
     try:
-        recorded = await asyncio.to_thread(
-            replay,
-            mic,
-            WEBRTC_RATE,
-            target(server.base_url),
-            SessionConfig(silence_duration_ms=1500),
-            writer,
-        )
+        recorded = await run(mic, WEBRTC_RATE, 1500)
         wav = store.wav_bytes(recorded.history_id)
         assert wav is not None
-        samples, rate = left_channel(wav)
-
-        eager = await asyncio.to_thread(
-            replay,
-            samples,
-            rate,
-            target(server.base_url),
-            SessionConfig(silence_duration_ms=300),
-            writer,
-        )
-        patient = await asyncio.to_thread(
-            replay,
-            samples,
-            rate,
-            target(server.base_url),
-            SessionConfig(silence_duration_ms=1500),
-            writer,
-        )
+        samples, rate = microphone(wav)
+        eager = await run(samples, rate, 300)
+        patient = await run(samples, rate, 1500)
         a, b = store.load(eager.history_id), store.load(patient.history_id)
         assert a is not None and b is not None
         print(f"silence 300 ms: {len(user_turns(a))} user turns; 1500 ms: {len(user_turns(b))}")

@@ -6,9 +6,10 @@ never blocks: nothing here waits on the database."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -22,11 +23,40 @@ from voicelab.history.records import (
     TurnChanged,
 )
 from voicelab.history.writer import HistoryWriter
+from voicelab.observers.event_log import EventLog
+from voicelab.observers.item_times import ItemTimes
+from voicelab.observers.latency import LatencyMeter
+from voicelab.observers.live_settings import LiveSettings
 from voicelab.observers.stream import Direction
+from voicelab.observers.transcript import Transcript
+from voicelab.observers.usage import UsageMeter
+from voicelab.protocol.session import SessionConfig
+from voicelab.upstream.transport import Target
 
-if TYPE_CHECKING:
-    from voicelab.call.upstream_call import UpstreamCall
 
+class Stream(Protocol):
+    lock: threading.Lock
+
+
+class Recorded(Protocol):
+    """What the recorder reads of its call (``UpstreamCall`` is one)."""
+
+    target: Target
+    config: SessionConfig
+    session: dict[str, Any]
+    call_id: str | None
+    stream: Stream
+    log: EventLog
+    transcript: Transcript
+    latency: LatencyMeter
+    usage: UsageMeter
+    item_times: ItemTimes
+    live: LiveSettings
+
+
+#: Events stored per call at most (an hour of talk sends about 40,000, mostly transcript
+#: deltas); later ones stay in the live event log only.
+MAX_STORED_EVENTS = 50_000
 #: Events after which a reply's latency and usage are complete.
 _SETTLED = ("response.done", "output_audio_buffer.stopped")
 
@@ -46,7 +76,7 @@ class CallRecorder:
     """An observer of one call, registered after the built-in ones (it reads them)."""
 
     def __init__(
-        self, writer: HistoryWriter, history_id: str, call: UpstreamCall, keep_audio: bool
+        self, writer: HistoryWriter, history_id: str, call: Recorded, keep_audio: bool
     ) -> None:
         self.writer, self.id, self.call = writer, history_id, call
         self.started = time.monotonic()
@@ -71,7 +101,7 @@ class CallRecorder:
 
     def observe(self, direction: Direction, event: Mapping[str, Any]) -> None:
         logged = self.call.log.last
-        if logged is not None:
+        if logged is not None and logged.seq <= MAX_STORED_EVENTS:
             self.writer.submit(
                 EventLogged(self.id, logged.seq, logged.wall, direction, dict(logged.event))
             )

@@ -48,7 +48,7 @@ from voicelab.observers.usage import UsageMeter
 from voicelab.pricing import PriceTable, prices
 from voicelab.protocol import client_events
 from voicelab.protocol.client_events import ClientEvent, EventTooLarge, ItemTruncate, SessionUpdate
-from voicelab.protocol.local_vad import threshold_dbfs
+from voicelab.protocol.local_vad import threshold_level
 from voicelab.protocol.redact import Redactor
 from voicelab.protocol.server_events import ServerEvent, answers_best_effort
 from voicelab.protocol.session import SessionConfig
@@ -220,7 +220,7 @@ class UpstreamCall:
             output=self.output_levels.recent(seconds, now),
             spans=tuple(s for s in spans if s.end is None or s.end >= now - seconds),
             marks=tuple(m for m in marks if m.at >= now - seconds),
-            threshold_dbfs=_threshold_dbfs(self.target.backend, session),
+            threshold_dbfs=threshold_level(self.target.backend, session),
         )
 
     def acknowledge_refusal(self, fields: tuple[str, ...]) -> None:
@@ -440,16 +440,6 @@ class UpstreamCall:
             if problem is not None:
                 self.report(ERROR, problem)
                 return
-
-
-def _threshold_dbfs(backend: str, session: dict[str, Any] | None) -> float | None:
-    """The level the local server's VAD threshold asks of clear speech (OpenAI's VAD is
-    not known in levels)."""
-    turn = (session or {}).get("audio", {}).get("input", {}).get("turn_detection")
-    if backend != "local" or not isinstance(turn, dict) or turn.get("type") != "server_vad":
-        return None
-    threshold = turn.get("threshold")
-    return threshold_dbfs(threshold) if isinstance(threshold, (int, float)) else None
 
 
 async def _first(

@@ -147,3 +147,11 @@ def wav_from_pcm(path: Path) -> bytes:
         wav.setframerate(RATE)
         wav.writeframes(data)
     return buffer.getvalue()
+
+
+def microphone(wav: bytes) -> tuple[np.ndarray, int]:
+    """The left channel of a stored recording (what went upstream) and its rate: what a
+    replay sends again."""
+    with wave.open(io.BytesIO(wav)) as w:
+        audio = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+        return audio.reshape(-1, w.getnchannels())[:, 0].copy(), w.getframerate()

@@ -60,7 +60,7 @@ class LevelRing:
 
     def recent(self, seconds: float, now: float | None = None) -> Levels:
         count = self.count - 1  # the newest slot may be half written
-        n = min(count, self.size)
+        n = min(count, self.size - 1)  # the slot after the oldest kept is the newest
         if n <= 0:
             return Levels(np.zeros(0), np.zeros(0, dtype=np.float32))
         idx = np.arange(count - n, count) % self.size

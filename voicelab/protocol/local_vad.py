@@ -8,6 +8,8 @@ for clear speech, a level: the VAD timeline draws it, and the server's VAD uses 
 
 from __future__ import annotations
 
+from typing import Any
+
 QUIET_DBFS = -65.0
 LOUD_DBFS = -30.0
 
@@ -19,3 +21,13 @@ def loudness(dbfs: float) -> float:
 def threshold_dbfs(threshold: float) -> float:
     """The level clear speech must reach to count at ``threshold`` (-47.5 dBFS at 0.5)."""
     return QUIET_DBFS + threshold * (LOUD_DBFS - QUIET_DBFS)
+
+
+def threshold_level(backend: str, session: dict[str, Any] | None) -> float | None:
+    """The level the threshold in force asks of clear speech, for the local backend's
+    server VAD; None where it is not a level (OpenAI's VAD, semantic VAD, no VAD)."""
+    turn = (session or {}).get("audio", {}).get("input", {}).get("turn_detection")
+    if backend != "local" or not isinstance(turn, dict) or turn.get("type") != "server_vad":
+        return None
+    threshold = turn.get("threshold")
+    return threshold_dbfs(threshold) if isinstance(threshold, (int, float)) else None
