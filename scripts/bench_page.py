@@ -119,6 +119,8 @@ def main() -> None:
             f"process {r['app_core_pct']:5.1f} % · concealed {r['concealed_pct']:.2f} % "
             f"of {r['received_s']:.0f} s"
         )
+    if any(r["received_s"] < 0.5 * args.seconds for r in results):
+        raise SystemExit("A page's call did not carry the voice for the whole window; run again.")
     echo, talk = results
     print(f"Talk / echo, Chromium: {talk['chromium_core_pct'] / echo['chromium_core_pct']:.2f}×")
 
