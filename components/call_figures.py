@@ -74,7 +74,7 @@ def latency(stages_per_turn: Sequence[Mapping[str, float | None]], spread: Mappi
 
 def usage(tokens: Mapping[str, int], cost_usd: float | None, backend: str) -> None:
     table = prices()
-    cols = st.columns(4)
+    cols = st.columns(2) + st.columns(2)
     cols[0].metric("Input tokens", f"{tokens.get('text_in', 0) + tokens.get('audio_in', 0):,}")
     cols[1].metric(
         "Cached", f"{tokens.get('cached_text_in', 0) + tokens.get('cached_audio_in', 0):,}"
