@@ -365,7 +365,8 @@ class UpstreamCall:
         for event in self.carry.events():  # the earlier conversation, oldest first
             self._send_quietly(event)
         self._created.set()
-        self.report(CONNECTED, None)
+        if self.call_id is not None:  # else the setup has not returned yet: it reports
+            self.report(CONNECTED, None)
 
     def _cut_playback(self) -> None:
         """Drop what the browser has not been sent, and tell the server where the user
@@ -419,6 +420,8 @@ class UpstreamCall:
         self.call_id = connecting.result()  # raises SetupError
         if stop.is_set():
             return
+        if self._created.is_set():  # session.created came before the setup returned
+            self.report(CONNECTED, None)
         created = asyncio.ensure_future(self._created.wait())
         timeout = self.options.session_created_timeout_s
         up = await _first(created, stop, timeout)
