@@ -10,6 +10,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 import pytest
@@ -49,8 +50,18 @@ def page(app: str, tmp_path: Path) -> Iterator[Page]:
         yield pg
 
 
-def go(page: Page, name: str) -> None:
-    page.get_by_role("link", name=name).click()
+def go(page: Page, name: str, timeout_s: float = 20.0) -> None:
+    """Open a page from the navigation; a click made while the app is still starting can
+    be lost, so it is repeated until the page is the one shown."""
+    slug = "" if name == "Talk" else name.lower()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        page.get_by_role("link", name=name).click()
+        for _ in range(8):
+            if urlparse(page.url).path.strip("/") == slug:
+                return
+            time.sleep(0.25)
+        assert time.monotonic() < deadline, f"{name} never opened (at {page.url})"
 
 
 def turn_order(page: Page) -> list[str]:
@@ -130,6 +141,7 @@ def test_history_keeps_a_call_through_a_reload_and_a_killed_app(
         streamlit_app(tmp_path, log_name="restarted.log", **env) as url,
         browser_page(url, tmp_path / "quiet.wav", silence(20.0)) as pg,
     ):
+        component_frame(pg)  # the restarted app has drawn its first page
         go(pg, "History")
         wait_text(pg, MAIN, lambda t: "Pick one call" in t, 30)
         grid = pg.locator("[data-testid='stDataFrame']")
