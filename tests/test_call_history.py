@@ -14,7 +14,7 @@ import pytest
 
 from components import event_rows
 from tests.browser_leg import until
-from tests.conftest import TEST_KEY
+from tests.conftest import TEST_KEY, key_shaped
 from tests.speech import WEATHER, phrase
 from tests.test_bridge import assistants, call, users
 from voicelab.call import CONNECTED, Bridge
@@ -24,7 +24,7 @@ from voicelab.history.store import HistoryStore
 from voicelab.history.writer import HistoryWriter
 
 #: A key as a user might paste it into the chat: shaped like OpenAI's.
-PASTED_KEY = "sk-proj-RECOGNISABLEfakeKEY0123456789abcdef"
+PASTED_KEY = key_shaped("RECOGNISABLEfakeKEY0123456789abcdef")
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.conftest import key_shaped
 from voicelab.media.level_ring import AUDIBLE_DBFS, LevelRing
 from voicelab.observers.latency import BROWSER_BUFFER_MS, TurnLatency, percentiles
 from voicelab.pricing import PriceTable, Tokens, prices
@@ -57,11 +58,15 @@ def test_cost_follows_the_table_per_kind_of_token():
 
 def test_the_redactor_blanks_secret_fields_the_calls_key_and_key_shaped_text():
     key = "test-key-of-this-call"
+    pasted = key_shaped("ABCDEFGHIJKLMNOPQRSTUV")
     clean = Redactor([key, "short"])(
         {
             "type": "session.created",
-            "session": {"client_secret": {"value": "ek_abc"}, "instructions": f"use {key}"},
-            "items": [{"text": "mine is sk-proj-ABCDEFGHIJKLMNOPQRSTUV, ok"}, 3, None],
+            "session": {
+                "client_secret": {"value": "not-a-real-secret"},
+                "instructions": f"use {key}",
+            },
+            "items": [{"text": f"mine is {pasted}, ok"}, 3, None],
             "note": "short words stay",
         }
     )
