@@ -4,6 +4,7 @@
 * ``upstream_call`` — the call's behaviour: intents become client events, every event goes
   to the observers, barge-in and reconnect carry-over happen here;
 * ``call_thread`` — the call's own asyncio loop in its own thread;
+* ``metering`` — what is measured of a call (levels, timeline, latency, usage, activity);
 * ``recorder`` — the call stored in the history as it happens; ``figures`` — its figures;
 * ``replay`` — a stored call's microphone through a new call, no browser;
 * ``carry_over``, ``watchdog``, ``problems``, ``snapshot`` — the small pieces they share.

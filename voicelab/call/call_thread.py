@@ -103,3 +103,14 @@ class CallThread:
         except Exception:  # never let a bug escape a thread silently
             log.exception("%s crashed", self.thread.name)
             self._on_crash()
+
+
+async def first(
+    wanted: asyncio.Future[Any], stop: asyncio.Event, timeout: float | None = None
+) -> bool:
+    """Wait for ``wanted`` or ``stop``, whichever comes first (at most ``timeout``); True if
+    ``wanted`` is done. ``wanted`` is left running otherwise: the caller decides."""
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({wanted, stopping}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    return wanted.done()

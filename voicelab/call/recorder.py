@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from voicelab.call.figures import call_figures, turn_record
+from voicelab.call.metering import CallMeters
 from voicelab.history.records import (
     CallEnded,
     CallStarted,
@@ -23,13 +24,11 @@ from voicelab.history.records import (
     TurnChanged,
 )
 from voicelab.history.writer import HistoryWriter
+from voicelab.media.relay_track import FrameRelayTrack
 from voicelab.observers.event_log import EventLog
-from voicelab.observers.item_times import ItemTimes
-from voicelab.observers.latency import LatencyMeter
 from voicelab.observers.live_settings import LiveSettings
 from voicelab.observers.stream import Direction
 from voicelab.observers.transcript import Transcript
-from voicelab.observers.usage import UsageMeter
 from voicelab.protocol.session import SessionConfig
 from voicelab.upstream.transport import Target
 
@@ -48,9 +47,7 @@ class Recorded(Protocol):
     stream: Stream
     log: EventLog
     transcript: Transcript
-    latency: LatencyMeter
-    usage: UsageMeter
-    item_times: ItemTimes
+    measures: CallMeters
     live: LiveSettings
 
 
@@ -99,6 +96,18 @@ class CallRecorder:
                 AudioTap(writer, history_id, 1, self.started),
             )
 
+    def attach(self, uplink: FrameRelayTrack, output: FrameRelayTrack) -> None:
+        """Record what goes each way, when the audio is kept."""
+        upstream, browser = self.taps
+        if upstream is not None and browser is not None:
+            uplink.add_tap(upstream)
+            output.add_tap(browser)
+
+    def detach(self, output: FrameRelayTrack) -> None:
+        """The output track outlives the call (the uplink's goes with it)."""
+        if self.taps[1] is not None:
+            output.remove_tap(self.taps[1])
+
     def observe(self, direction: Direction, event: Mapping[str, Any]) -> None:
         logged = self.call.log.last
         if logged is not None and logged.seq <= MAX_STORED_EVENTS:
@@ -125,9 +134,10 @@ class CallRecorder:
             if not forced and self._sent.get(turn.item_id) is turn:
                 continue
             if times is None:
-                times = call.item_times.times()
-                latency = {t.reply_item_id: t for t in call.latency.turns() if t.reply_item_id}
-                usage = {i: r for r in call.usage.responses() for i in r.item_ids}
+                measures = call.measures
+                times = measures.item_times.times()
+                latency = {t.reply_item_id: t for t in measures.latency.turns() if t.reply_item_id}
+                usage = {i: r for r in measures.usage.responses() for i in r.item_ids}
             self._sent[turn.item_id] = turn
             record = turn_record(
                 turn, times.get(turn.item_id), latency.get(turn.item_id), usage.get(turn.item_id)
@@ -140,8 +150,8 @@ class CallRecorder:
         call = self.call
         figures = call_figures(
             call.transcript.turns(),
-            call.latency.turns(),
-            call.usage.totals(),
+            call.measures.latency.turns(),
+            call.measures.usage.totals(),
             time.monotonic() - self.started,
         )
         figures["upstream_call_id"] = call.call_id

@@ -21,34 +21,28 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import av
 
 from voicelab.call import problems
+from voicelab.call.call_thread import first
 from voicelab.call.carry_over import CarryOver
+from voicelab.call.metering import CallMeters
 from voicelab.call.recorder import CallRecorder
 from voicelab.call.snapshot import CONNECTED, ERROR, Meters, Snapshot
 from voicelab.call.watchdog import Watchdog
 from voicelab.history.writer import HistoryWriter
-from voicelab.media.level_ring import AUDIBLE_DBFS, LevelRing
 from voicelab.media.relay_track import FrameRelayTrack
-from voicelab.observers.activity import ActivityTracker
 from voicelab.observers.event_log import EventLog
-from voicelab.observers.item_times import ItemTimes
-from voicelab.observers.latency import LatencyMeter
 from voicelab.observers.live_settings import LiveSettings
 from voicelab.observers.playback import PlaybackTracker
 from voicelab.observers.responses import ResponseState
 from voicelab.observers.session_state import SessionState
 from voicelab.observers.stream import EventStream, Observer
-from voicelab.observers.timeline import Timeline
 from voicelab.observers.transcript import Transcript
-from voicelab.observers.usage import UsageMeter
 from voicelab.pricing import PriceTable, prices
 from voicelab.protocol import client_events
 from voicelab.protocol.client_events import ClientEvent, EventTooLarge, ItemTruncate, SessionUpdate
-from voicelab.protocol.local_vad import threshold_level
 from voicelab.protocol.redact import Redactor
 from voicelab.protocol.server_events import ServerEvent, answers_best_effort
 from voicelab.protocol.session import SessionConfig
@@ -104,17 +98,9 @@ class UpstreamCall:
         self.redact = Redactor([target.api_key])
         self.playback = PlaybackTracker(output)
         self.live = LiveSettings(config, target.backend, self.responses)
-        #: Every frame's level, each way, with when it went: the uplink's is also the clock
-        #: the server's audio times map onto.
-        self.uplink_levels = LevelRing()
-        self.output_levels = LevelRing()
-        self.timeline = Timeline(self.uplink_levels.time_of_ms)
-        self.latency = LatencyMeter(self.uplink_levels, self.output_levels)
-        self.usage = UsageMeter(
+        self.measures = CallMeters(
             target.backend, self.session.get("model"), options.prices or prices()
         )
-        self.activity = ActivityTracker()
-        self.item_times = ItemTimes()
         #: The spend cap in US dollars (None: none); read after every response.
         self.spend_cap: Callable[[], float | None] = lambda: None
         self.recorder: CallRecorder | None = None
@@ -142,11 +128,7 @@ class UpstreamCall:
             self.transcript,
             self.playback,
             self.live,
-            self.timeline,
-            self.latency,
-            self.usage,
-            self.activity,
-            self.item_times,
+            *self.measures.observers(),
         ]
 
     def record(self, writer: HistoryWriter, history_id: str, keep_audio: bool) -> None:
@@ -180,10 +162,7 @@ class UpstreamCall:
             turns, errors = self.transcript.turns(), self.transcript.errors()
             session = self.session_state.session
             live = self.live.status()
-            latency = self.latency.turns()
-            usage, responses = self.usage.totals(), self.usage.responses()
-            activity = self.activity.now(self.model_audible())
-            item_times = self.item_times.times()
+            measured = self.measures.now()
         return Snapshot(
             status=status,
             backend=self.target.backend,
@@ -196,32 +175,11 @@ class UpstreamCall:
             connect_ms=self.connect_ms,
             mic_frames=mic_frames,
             live=live,
-            activity=activity,
-            latency=latency,
-            usage=usage,
-            responses=responses,
-            item_times=item_times,
+            **measured,
         )
-
-    def model_audible(self, within_s: float = 0.3) -> bool:
-        """Has the model's voice gone to the browser in the last ``within_s``?"""
-        levels = self.output_levels.recent(within_s)
-        return bool(len(levels.dbfs)) and float(levels.dbfs.max()) >= AUDIBLE_DBFS
 
     def meters(self, seconds: float) -> Meters:
-        """The levels and the timeline of the last ``seconds``, for the page."""
-        with self.stream.lock:
-            spans, marks = self.timeline.spans(), self.timeline.marks()
-            session = self.session_state.session
-        now = time.monotonic()
-        return Meters(
-            now=now,
-            uplink=self.uplink_levels.recent(seconds, now),
-            output=self.output_levels.recent(seconds, now),
-            spans=tuple(s for s in spans if s.end is None or s.end >= now - seconds),
-            marks=tuple(m for m in marks if m.at >= now - seconds),
-            threshold_dbfs=threshold_level(self.target.backend, session),
-        )
+        return self.measures.meters(seconds, self.session_state.session, self.stream.lock)
 
     def acknowledge_refusal(self, fields: tuple[str, ...]) -> None:
         with self.stream.lock:
@@ -324,9 +282,7 @@ class UpstreamCall:
         if self.playback.discarding:
             return
         loud = self.output.put(frame)  # as decoded: packed s16 stereo 48 kHz, no conversion
-        if loud and self.latency.awaiting_audio:  # once per answer
-            with self.stream.lock:
-                self.latency.audio_in(time.monotonic(), loud)
+        self.measures.answer_audio(loud, self.stream.lock)
 
     def on_state(self, state: str) -> None:
         self.ice_state = state
@@ -353,8 +309,9 @@ class UpstreamCall:
             self._check_spend()
 
     def _check_spend(self) -> None:
-        cap, spent = self.spend_cap(), self.usage.totals().cost_usd
-        if cap is not None and spent is not None and spent > cap:
+        cap = self.spend_cap()
+        spent = self.measures.over_cap(cap)
+        if cap is not None and spent is not None:
             self.report(ERROR, problems.over_spend_cap(spent, cap))
 
     def _on_created(self) -> None:
@@ -389,12 +346,11 @@ class UpstreamCall:
         self.relay = FrameRelayTrack(
             asyncio.get_running_loop(), max_frames=self.options.mic_queue_frames, gap_s=UPLINK_GAP_S
         )
-        self.relay.add_tap(self.uplink_levels)
-        self.output.add_tap(self.output_levels)
-        upstream_audio, browser_audio = self.recorder.taps if self.recorder else (None, None)
-        if upstream_audio is not None and browser_audio is not None:
-            self.relay.add_tap(upstream_audio)
-            self.output.add_tap(browser_audio)
+        taps: list[CallMeters | CallRecorder] = [self.measures]
+        if self.recorder is not None:
+            taps.append(self.recorder)
+        for tapping in taps:
+            tapping.attach(self.relay, self.output)
         self.transport = self.connector(self.target, self.session, self.relay, self)
         try:
             await self._connect(self.transport, stop)
@@ -403,14 +359,13 @@ class UpstreamCall:
         except SetupError as exc:
             self.report(ERROR, str(exc))
         finally:
-            self.output.remove_tap(self.output_levels)
-            if browser_audio is not None:
-                self.output.remove_tap(browser_audio)
+            for tapping in taps:
+                tapping.detach(self.output)
             await self.transport.close()
 
     async def _connect(self, transport: Transport, stop: asyncio.Event) -> None:
         connecting = asyncio.ensure_future(transport.connect())
-        if not await _first(connecting, stop):
+        if not await first(connecting, stop):
             # Stopped mid-setup: let the setup finish briefly so the call can be hung up.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(connecting), 5.0)
@@ -424,7 +379,7 @@ class UpstreamCall:
             self.report(CONNECTED, None)
         created = asyncio.ensure_future(self._created.wait())
         timeout = self.options.session_created_timeout_s
-        up = await _first(created, stop, timeout)
+        up = await first(created, stop, timeout)
         created.cancel()
         if not up and not stop.is_set():
             if self.ice_state in ("new", "checking"):
@@ -443,14 +398,3 @@ class UpstreamCall:
             if problem is not None:
                 self.report(ERROR, problem)
                 return
-
-
-async def _first(
-    wanted: asyncio.Future[Any], stop: asyncio.Event, timeout: float | None = None
-) -> bool:
-    """Wait for ``wanted`` or ``stop``, whichever comes first (at most ``timeout``); True if
-    ``wanted`` is done. ``wanted`` is left running otherwise: the caller decides."""
-    stopping = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({wanted, stopping}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    stopping.cancel()
-    return wanted.done()
