@@ -47,7 +47,7 @@ def _events() -> None:
     )
     st.download_button(
         "Download JSONL",
-        event_rows.jsonl(chosen),
+        lambda: event_rows.jsonl(chosen),  # built on click, not on every poll
         file_name=f"{call_id or bridge.history_id or 'call'}-events.jsonl",
         mime="application/jsonl",
         disabled=not chosen,

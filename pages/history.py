@@ -115,7 +115,7 @@ def _open(call_id: str) -> None:
         export, replay, delete = st.columns(3)
         export.download_button(
             "Export zip",
-            export_zip(stored, wav),
+            lambda: export_zip(stored, wav),  # built on click, not on every run
             file_name=f"voicelab-{call_id}.zip",
             mime="application/zip",
             on_click="ignore",

@@ -5,6 +5,7 @@ Realtime server each in their own process."""
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import time
@@ -101,6 +102,12 @@ def test_one_call_lives_through_every_page_and_its_turn_shows_latency_and_cost(p
     go(page, "Events")
     wait_text(page, MAIN, lambda t: re.search(r"\d+ of \d+ events", t), 20)
     grid_text(page, lambda t: "response.done" in t and "received" in t)
+    with page.expect_download(timeout=20_000) as download:
+        page.get_by_role("button", name="Download JSONL").click()
+    lines = [json.loads(line) for line in Path(download.value.path()).read_text().splitlines()]
+    kinds = {line["event"]["type"] for line in lines}
+    assert {"session.created", "response.done"} <= kinds, kinds
+    assert [line["seq"] for line in lines] == sorted(line["seq"] for line in lines)
     go(page, "History")
     wait_text(page, MAIN, lambda t: "Pick one call" in t, 20)
     grid_text(page, lambda t: "gpt-realtime" in t and "openai" in t)

@@ -11,6 +11,7 @@ recording are measured exactly as in a live call. The result is stored as a new 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from dataclasses import dataclass
 
@@ -28,6 +29,8 @@ from voicelab.upstream.transport import Target
 
 #: How long a replay waits for the call to come up.
 CONNECT_TIMEOUT_S = 20.0
+#: While the line waits for the last answer, how often it looks at the call (10 = 0.2 s).
+CHECK_EVERY_FRAMES = 10
 
 
 class ReplayError(RuntimeError):
@@ -71,10 +74,14 @@ async def _play(bridge: Bridge, frames: list[av.AudioFrame], settle_s: float) ->
             await asyncio.sleep(max(0.0, due - time.monotonic()))
         # Keep the line open (silence, as a quiet room) until the last answer is over.
         quiet_since = time.monotonic()
-        while time.monotonic() - quiet_since < settle_s:
+        for n in itertools.count():
+            if time.monotonic() - quiet_since >= settle_s:
+                return
             bridge.on_browser_frame(silence)
             due += 0.02
             await asyncio.sleep(max(0.0, due - time.monotonic()))
+            if n % CHECK_EVERY_FRAMES:
+                continue  # a snapshot takes the stream's lock: not 50 times a second
             snap = bridge.snapshot()
             if snap.status != CONNECTED:
                 return
