@@ -65,7 +65,8 @@ def latency(stages_per_turn: Sequence[Mapping[str, float | None]], spread: Mappi
         st.caption("Latency appears after the first spoken turn is answered.")
         return
     st.altair_chart(chart, width="stretch")
-    st.dataframe(percentile_table(spread), hide_index=True, width="stretch")
+    # a plain table: the data grid is a canvas that costs the page far more to redraw
+    st.table(percentile_table(spread).set_index("stage").style.format("{:.0f}", na_rep="–"))
     st.caption(
         "Browser → bridge and page playout are the browser leg's two jitter buffers, "
         "estimated (80 ms each); every other stage is measured at the bridge."

@@ -18,7 +18,8 @@ MARKS = {"streaming": " …", "interrupted": " ⟂ *(interrupted)*", "failed": "
 SHOWN_TURNS = 30  # the newest; History has them all
 
 
-def _key(turn: Turn) -> str:
+def key(turn: Turn) -> str:
+    """The turn's element key: the page's and the live view's drawing of it share it."""
     return f"turn-{turn.role}-{re.sub(r'[^A-Za-z0-9_-]', '_', turn.item_id)}"
 
 
@@ -42,7 +43,8 @@ def meta(snap: Snapshot, turn: Turn) -> str:
 
 def settled(snap: Snapshot) -> int:
     """How many turns, from the first, are over and have their figures: they no longer
-    change, so the page draws them once (on a full run) and polls only the rest."""
+    change, so Streamlit draws them once, and the live view draws the rest as they
+    stream."""
     n = 0
     for turn in snap.turns:
         if not turn.final or (
@@ -53,13 +55,35 @@ def settled(snap: Snapshot) -> int:
     return n
 
 
+def shown(snap: Snapshot, start: int, stop: int | None = None) -> tuple[Turn, ...]:
+    """Turns ``start:stop`` of the conversation, of the newest ``SHOWN_TURNS``."""
+    newest = snap.turns[-SHOWN_TURNS:]
+    offset = len(snap.turns) - len(newest)
+    return newest[max(0, start - offset) : None if stop is None else max(0, stop - offset)]
+
+
+def streaming(snap: Snapshot, start: int) -> list[dict[str, object]]:
+    """Turns ``start:`` (of the newest ``SHOWN_TURNS``) for the live view, which draws the
+    ones the page has not (JSON); each with its index in the conversation."""
+    first = max(0, start, len(snap.turns) - SHOWN_TURNS)
+    return [
+        {
+            "index": first + i,
+            "key": key(turn),
+            "role": "user" if turn.role == "user" else "assistant",
+            "text": turn.text,
+            "status": turn.status,
+            "meta": meta(snap, turn),
+        }
+        for i, turn in enumerate(snap.turns[first:])
+    ]
+
+
 def turns(snap: Snapshot, start: int, stop: int | None = None) -> None:
     """Turns ``start:stop`` (of the newest ``SHOWN_TURNS``), where the caller is."""
-    shown = snap.turns[-SHOWN_TURNS:]
-    offset = len(snap.turns) - len(shown)
-    for turn in shown[max(0, start - offset) : None if stop is None else max(0, stop - offset)]:
+    for turn in shown(snap, start, stop):
         role = "user" if turn.role == "user" else "assistant"
-        with st.container(key=_key(turn)), st.chat_message(role):
+        with st.container(key=key(turn)), st.chat_message(role):
             st.markdown(f"{plain(turn.text) or '…'}{MARKS.get(turn.status, '')}")
             if line := meta(snap, turn):
                 st.caption(line)

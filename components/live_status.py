@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from components import call, state
+from components import call, live_feed, live_view, state
 from components.plain_text import plain
-from voicelab.call import CONNECTED, Snapshot
+from voicelab.call import CONNECTED, Bridge, Snapshot
 from voicelab.observers.live_settings import APPLIED, PENDING, RECONNECT, REFUSED, LiveStatus
 
 MARKS = {PENDING: "…", APPLIED: "✓", REFUSED: "✗", RECONNECT: "↻"}
@@ -77,19 +77,22 @@ def draw(snap: Snapshot) -> None:
         # A button in a fragment reruns only the fragment; the whole page must follow.
         st.rerun(scope="app")
     if shown.put_back:
-        st.rerun(scope="app")  # app.py puts the refused controls back to the value in force
+        st.rerun(scope="app")  # main.py puts the refused controls back to the value in force
 
 
-def render(snapshot: Callable[[], Snapshot], polling: bool, every_s: float = 2.0) -> None:
+def render(snapshot: Callable[[], Snapshot], bridge: Bridge | None = None) -> None:
     """Call inside ``with st.sidebar:`` (a fragment may not write to ``st.sidebar`` itself,
-    but one started there draws in it). Polls only while ``polling`` (a call is up):
-    Start, Stop and every settings change rerun the page anyway."""
+    but one started there draws in it). With ``bridge``, redrawn when the call's live
+    settings change; Start, Stop and every settings change rerun the page anyway."""
 
     if notice := state.take_call_notice():
         st.caption(notice)  # outside the fragment: stays until the next full run
 
-    @st.fragment(run_every=every_s if polling else None)
+    @st.fragment
     def block() -> None:
-        draw(snapshot())
+        snap = snapshot()
+        draw(snap)
+        if bridge is not None:
+            live_view.watch(bridge, "live", live_feed.versions(snap)["live"], every_s=0.5)
 
     block()

@@ -1,6 +1,6 @@
 """Every patch this app makes to Streamlit and streamlit-webrtc, in one place, each against
 the pinned version it was written for (a test fails when an upgrade moves what it touches).
-``install`` runs at start-up, at the top of every run of ``app.py`` (it is idempotent); the
+``install`` runs at start-up, at the top of every run of ``main.py`` (it is idempotent); the
 other two are used where the call widget is built.
 """
 
@@ -35,7 +35,7 @@ def keep_calls_across_pages() -> None:
     """streamlit-webrtc 0.79 ends a stream when the visitor moves to another page: every
     ``SessionShutdownObserver`` it makes (the worker's, each sink's and source's) compares
     the page it was created on with the session's current page and stops its resource when
-    they differ. This app draws the call widget from ``app.py`` above every page, so a page
+    they differ. This app draws the call widget from ``main.py`` above every page, so a page
     change is never a reason to end the call: with no initial page hash the navigation check
     is off and the observers fire only when the session ends."""
     SessionShutdownObserver._resolve_initial_page_script_hash = staticmethod(_no_page_hash)

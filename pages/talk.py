@@ -3,7 +3,7 @@ latency of each turn and what the call has cost."""
 
 import streamlit as st
 
-from components import call, call_figures, conversation, meters, state, turns
+from components import call, call_figures, conversation, live_feed, live_view, state, turns
 from voicelab.call import BridgeError
 from voicelab.observers.latency import percentiles
 
@@ -24,52 +24,44 @@ with talk:
 with figures:
     live_figures = st.container()
 
-# As often as the eye needs, and no more: every fragment rerun takes the GIL the audio needs
-# and a redraw in the visitor's browser (docs/performance.md has what each costs).
-live = bridge.active
+# Nothing here polls: the meters, the timeline and the state line are drawn by the browser
+# from the call's feed, and each fragment below has a watcher that reruns it only when what
+# it shows has changed (docs/performance.md has what a rerun costs the page).
 
 
-@st.fragment(run_every=0.5 if live else None)
-def _levels() -> None:
-    meters.render(bridge.meters(meters.WINDOW_S))
+#: During a call the live view draws up to this many finished turns before this page
+#: redraws them: a rerun re-renders the page, so one per few turns rather than per turn.
+LIVE_TURNS = 6
 
 
+@st.fragment
 def _conversation() -> None:
-    """The turns that are over are drawn once, by the full run; a fragment polls only the
-    ones still changing, and asks for a full run when one more is over."""
+    """The turns that are over are drawn here; the newest ones, streaming or not, are drawn
+    by the live view under them, and this reruns when it holds ``LIVE_TURNS`` finished ones
+    (or the call has ended)."""
     snap = bridge.snapshot()
     drawn = conversation.settled(snap)
+    live_view.watch(bridge, "settled", drawn, every_s=0.5, batch=LIVE_TURNS)
     with st.container(height=430, key="conversation", border=True):
         if not snap.turns:
             st.caption("Nothing said yet. Speak, or type a message below.")
         conversation.turns(snap, 0, drawn)
-
-        @st.fragment(run_every=1.0 if live else None)
-        def changing() -> None:
-            now = bridge.snapshot()
-            if conversation.settled(now) > drawn:
-                st.rerun(scope="app")
-            conversation.turns(now, drawn)
-
-        changing()
+        live_view.turns(bridge, drawn)
 
 
-@st.fragment(run_every=5.0 if live else None)
+@st.fragment
 def _figures() -> None:
     snap = bridge.snapshot()
+    live_view.watch(bridge, "figures", live_feed.versions(snap)["figures"], every_s=2.0)
     st.subheader("Latency")
-    call_figures.latency(
-        [t.stages_ms() for t in snap.latency if t.at_bridge_ms], percentiles(snap.latency)
-    )
+    answered = live_feed.complete_latency(snap)
+    call_figures.latency([t.stages_ms() for t in answered], percentiles(answered))
     st.subheader("Usage")
     call_figures.usage(snap.usage.tokens.as_dict(), snap.usage.cost_usd, snap.backend or "local")
 
 
-# The polling fragments run last in the script: with a fragment above it, a full rerun asked
-# for from the sidebar's fragment (Reconnect, a refused setting put back) had Streamlit 1.67
-# drop everything drawn after this fragment (the message box), in Chromium.
 with live_talk:
-    _levels()
+    live_view.meters(bridge)
     _conversation()
 with live_figures:
     _figures()

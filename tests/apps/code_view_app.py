@@ -1,4 +1,4 @@
-"""The sidebar and its "View as code", as app.py draws them (no call widget)."""
+"""The sidebar and its "View as code", as main.py draws them (no call widget)."""
 
 import sys
 from pathlib import Path

@@ -1,7 +1,7 @@
 """The sidebar and its live-settings block, with a real ``LiveSettings`` standing in for a
 call (AppTest cannot run streamlit-webrtc): every run hands it the sidebar's settings as
 the bridge does, and three buttons play the server's part. The block is drawn by the app's
-own ``live_status.render``; a refusal is put back into the controls as app.py does."""
+own ``live_status.render``; a refusal is put back into the controls as main.py does."""
 
 import sys
 from pathlib import Path
@@ -51,8 +51,7 @@ if choice.config is not None:
 
 with st.sidebar:
     live_status.render(
-        lambda: Snapshot(status=CONNECTED, live=live.status() if live else LiveStatus()),
-        polling=False,
+        lambda: Snapshot(status=CONNECTED, live=live.status() if live else LiveStatus())
     )
 
 st.button("Model has spoken", on_click=feed, args=(SPOKEN,))

@@ -1,5 +1,5 @@
 """The app's sidebar without the call widget (AppTest cannot run streamlit-webrtc): the
-same order as app.py, then the chosen config written out for the test to read."""
+same order as main.py, then the chosen config written out for the test to read."""
 
 import dataclasses
 import json

@@ -1,0 +1,65 @@
+"""The live view: what moves during a call, drawn by the browser from the call's feed
+(``live_route.py``) rather than by Streamlit reruns on a timer. ``state`` and ``meters``
+draw themselves; ``watch`` draws nothing and reruns the fragment it is in when the part of
+the feed that fragment shows has changed, so Streamlit redraws only what changed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+from streamlit import config
+
+from components import live_route
+from voicelab.call import Bridge
+
+_HERE = Path(__file__).parent
+_COMPONENT = st.components.v2.component(
+    "voicelab_live",
+    js=(_HERE / "live_view.js").read_text(),
+    css=(_HERE / "live_view.css").read_text(),
+    isolate_styles=False,  # its text is the page's: tests and readers see it as such
+)
+
+
+def _mount(bridge: Bridge, key: str, **data: Any) -> Any:
+    url = live_route.url(config.get_option("server.baseUrlPath"), bridge)
+    return _COMPONENT(
+        key=key,
+        data={"url": url, **data},
+        on_changed_change=lambda: None,
+    )
+
+
+def state(bridge: Bridge) -> None:
+    """The call's state in plain words, its technical line one click away, its problems."""
+    _mount(bridge, "live-state", view="state")
+
+
+def meters(bridge: Bridge) -> None:
+    """The two level meters and the VAD timeline of the last 30 s."""
+    _mount(bridge, "live-meters", view="meters")
+
+
+def turns(bridge: Bridge, drawn: int) -> None:
+    """The turns after the first ``drawn`` (which the page has drawn), as they stream,
+    drawn like the ones above them."""
+    _mount(bridge, "live-turns", view="turns", drawn=drawn)
+
+
+def watch(bridge: Bridge, part: str, seen: int, every_s: float = 1.0, batch: int = 1) -> None:
+    """Call inside a fragment: reruns it when the feed's ``versions[part]`` is no longer
+    ``seen``, at most once per ``every_s``. With ``batch``, ``part`` is a count of things the
+    live view draws meanwhile, and during a call the rerun waits until it has grown by
+    ``batch``: every rerun re-renders the page, so fewer, larger ones cost it less."""
+    _mount(
+        bridge,
+        f"live-watch-{part}",
+        view="watch",
+        part=part,
+        seen=seen,
+        every_ms=int(every_s * 1000),
+        batch=batch,
+    )
