@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components import call, live_view, patches
+from components import call, patches
+from components.live import view
 from voicelab.call import Bridge
 
 
@@ -19,4 +20,4 @@ def render(bridge: Bridge) -> None:
             patches.hide_video_placeholder()
         with status:
             # Drawn by the browser from the call's feed: no rerun needed as the state moves.
-            live_view.state(bridge)
+            view.state(bridge)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from components import call, live_feed, live_view, state
+from components import call, state
+from components.live import feed, view
 from components.plain_text import plain
 from voicelab.call import CONNECTED, Bridge, Snapshot
 from voicelab.observers.live_settings import APPLIED, PENDING, RECONNECT, REFUSED, LiveStatus
@@ -93,6 +94,6 @@ def render(snapshot: Callable[[], Snapshot], bridge: Bridge | None = None) -> No
         snap = snapshot()
         draw(snap)
         if bridge is not None:
-            live_view.watch(bridge, "live", live_feed.versions(snap)["live"], every_s=0.5)
+            view.watch(bridge, "live", feed.versions(snap)["live"], every_s=0.5)
 
     block()

@@ -3,7 +3,8 @@ latency of each turn and what the call has cost."""
 
 import streamlit as st
 
-from components import call, call_figures, conversation, live_feed, live_view, state, turns
+from components import call, call_figures, conversation, state, turns
+from components.live import feed, view
 from voicelab.call import BridgeError
 from voicelab.observers.latency import percentiles
 
@@ -41,27 +42,27 @@ def _conversation() -> None:
     (or the call has ended)."""
     snap = bridge.snapshot()
     drawn = conversation.settled(snap)
-    live_view.watch(bridge, "settled", drawn, every_s=0.5, batch=LIVE_TURNS)
+    view.watch(bridge, "settled", drawn, every_s=0.5, batch=LIVE_TURNS)
     with st.container(height=430, key="conversation", border=True):
         if not snap.turns:
             st.caption("Nothing said yet. Speak, or type a message below.")
         conversation.turns(snap, 0, drawn)
-        live_view.turns(bridge, drawn)
+        view.turns(bridge, drawn)
 
 
 @st.fragment
 def _figures() -> None:
     snap = bridge.snapshot()
-    live_view.watch(bridge, "figures", live_feed.versions(snap)["figures"], every_s=2.0)
+    view.watch(bridge, "figures", feed.versions(snap)["figures"], every_s=2.0)
     st.subheader("Latency")
-    answered = live_feed.complete_latency(snap)
+    answered = feed.complete_latency(snap)
     call_figures.latency([t.stages_ms() for t in answered], percentiles(answered))
     st.subheader("Usage")
     call_figures.usage(snap.usage.tokens.as_dict(), snap.usage.cost_usd, snap.backend or "local")
 
 
 with live_talk:
-    live_view.meters(bridge)
+    view.meters(bridge)
     _conversation()
 with live_figures:
     _figures()

@@ -1,4 +1,4 @@
-"""What the page's live view is sent (components/live_feed.py), as pure logic: versions that
+"""What the page's live view is sent (components/live/feed.py), as pure logic: versions that
 change exactly when what a fragment draws does, the turns after the ones the page drew, the
 timeline's bins, the state in words."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from components import conversation
-from components.live_feed import BIN_S, WINDOW_S, bins, state_words, versions
+from components.live.feed import BIN_S, WINDOW_S, bins, state_words, versions
 from voicelab.call import CONNECTED, CONNECTING, ERROR, IDLE, Snapshot
 from voicelab.observers.transcript import Turn
 from voicelab.observers.usage import ResponseUsage, UsageTotals

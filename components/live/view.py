@@ -1,5 +1,5 @@
 """The live view: what moves during a call, drawn by the browser from the call's feed
-(``live_route.py``) rather than by Streamlit reruns on a timer. ``state`` and ``meters``
+(``route.py``) rather than by Streamlit reruns on a timer. ``state`` and ``meters``
 draw themselves; ``watch`` draws nothing and reruns the fragment it is in when the part of
 the feed that fragment shows has changed, so Streamlit redraws only what changed.
 """
@@ -12,20 +12,20 @@ from typing import Any
 import streamlit as st
 from streamlit import config
 
-from components import live_route
+from components.live import route
 from voicelab.call import Bridge
 
 _HERE = Path(__file__).parent
 _COMPONENT = st.components.v2.component(
     "voicelab_live",
-    js=(_HERE / "live_view.js").read_text(),
-    css=(_HERE / "live_view.css").read_text(),
+    js=(_HERE / "view.js").read_text(),
+    css=(_HERE / "view.css").read_text(),
     isolate_styles=False,  # its text is the page's: tests and readers see it as such
 )
 
 
 def _mount(bridge: Bridge, key: str, **data: Any) -> Any:
-    url = live_route.url(config.get_option("server.baseUrlPath"), bridge)
+    url = route.url(config.get_option("server.baseUrlPath"), bridge)
     return _COMPONENT(
         key=key,
         data={"url": url, **data},

@@ -1,5 +1,5 @@
 // The page's live view: the state line, the level meters and the VAD timeline, drawn in
-// the browser from one JSON feed (components/live_route.py) read a few times a second,
+// the browser from one JSON feed (components/live/route.py) read a few times a second,
 // and "watchers" that ask Streamlit to rerun a fragment only when what it draws changed.
 // Text from the server is set as textContent: it is never parsed as HTML.
 

@@ -3,7 +3,7 @@ meters, the VAD timeline of the last 30 s, the turns still streaming, and a vers
 part of the page that Streamlit draws, so the browser asks for a rerun of that part only
 when it has changed.
 
-It is read by the browser several times a second (``live_route.py``) instead of Streamlit
+It is read by the browser several times a second (``route.py``) instead of Streamlit
 rerunning fragments on a timer: a rerun makes the frontend re-render every element on the
 page, which on Talk cost Chromium far more than the call itself (docs/performance.md).
 """

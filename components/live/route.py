@@ -1,5 +1,5 @@
 """The HTTP route the page's live view reads: ``GET <base>/api/voicelab/live/<token>?from=<n>``
-answers ``live_feed.feed`` of the visitor's bridge as JSON, with its turns from the n-th on
+answers ``feed.feed`` of the visitor's bridge as JSON, with its turns from the n-th on
 (the ones the page has not drawn).
 
 Each bridge gets an unguessable token when the page first asks for one; only that
@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from components.live_feed import feed
+from components.live.feed import feed
 from voicelab.call import Bridge
 
 PATH = "/api/voicelab/live/"
