@@ -469,3 +469,17 @@ def test_markdown_in_model_text_is_shown_as_written():
     assert plain("see ![x](http://e/a.png) :red[hi] $x$") == (
         r"see \!\[x\]\(http\://e/a\.png\) \:red\[hi\] \$x\$"
     )
+
+
+def test_wire_json_refuses_what_would_recurse_too_deep_in_one_sentence():
+    from voicelab.protocol import wire_json
+
+    assert wire_json.loads("[" * 64 + "]" * 64) is not None  # at the limit: fine
+    assert wire_json.depth({"a": [{"b": 1}], "c": 2}) == 3
+    for text in ("[" * 65 + "]" * 65, '{"a": ' * 100_000 + "1" + "}" * 100_000):
+        with pytest.raises(wire_json.TooDeep, match="nested more than 64 levels deep"):
+            wire_json.loads(text)
+    with pytest.raises(ValueError):
+        wire_json.loads("{broken")
+    deep = '{"type": "error", "x": ' + "[" * 5000 + "]" * 5000 + "}"
+    assert events.parse(deep)["type"] == events.MALFORMED  # from the upstream: shown, not raised

@@ -154,6 +154,37 @@ async def test_garbage_offers_get_400_not_500(server, body):
     await a_call_still_works(server)
 
 
+DEEP = '{"type": "realtime", "tools": ' + "[" * 5000 + "]" * 5000 + "}"
+
+
+async def test_a_session_nested_thousands_deep_gets_400_not_500(server, caplog):
+    response = await post(server, files=multipart(await an_offer(), DEEP), headers=AUTH)
+    assert response.status_code == 400, response.text
+    assert_openai_error(response.json(), "invalid_json", "session")
+    assert "nested more than 64 levels deep" in response.json()["error"]["message"]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    await a_call_still_works(server)
+
+
+async def test_a_client_gone_in_the_middle_of_its_request_leaves_no_error(server, caplog):
+    body = b'--b\r\nContent-Disposition: form-data; name="sdp"\r\n\r\nv=0\r\n'
+    head = (
+        "POST /v1/realtime/calls HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {TEST_KEY}\r\n"
+        "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n"
+    )
+    for _ in range(3):
+        _, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(head.encode() + body)  # a tenth of what it announced, then gone
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.transport.abort()
+    await asyncio.sleep(0.5)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+    assert not server.calls
+    await a_call_still_works(server)
+
+
 async def test_raw_sdp_body_is_accepted_and_hangup_ends_the_call(server):
     response = await post(
         server,
@@ -225,6 +256,11 @@ async def test_bad_events_get_error_events_and_the_call_goes_on(server):
             "response.colour",
         ),
         ('{"type": "input_audio_buffer.append", "audio": "AAAA"}', "invalid_value", "type"),
+        (
+            '{"type": "session.update", "session": ' + "[" * 3000 + "]" * 3000 + "}",
+            "invalid_json",
+            None,
+        ),
     ]
     for raw, code, param in cases:
         mark = len(client.events)

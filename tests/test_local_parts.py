@@ -293,3 +293,25 @@ async def test_a_finished_call_returns_its_decoder_to_the_pool(server):
     await again.connect()
     await again.close()
     assert recognizers.built == built, "the second call built a new decoder instead of reusing"
+
+
+def test_decoders_share_one_language_model_and_a_dictionary_cut_to_its_words():
+    from pathlib import Path
+
+    from pocketsphinx import Config
+
+    from voicelab.local.recognizer import PocketsphinxRecognizer, shared_models
+
+    lm, path = shared_models.get()
+    assert shared_models.get() == (lm, path)  # loaded once per process
+    cut = Path(path).read_text(encoding="utf-8").splitlines()
+    full = Path(Config()["dict"]).read_text(encoding="utf-8").splitlines()
+    assert 50_000 < len(cut) < 0.7 * len(full), (len(cut), len(full))
+    words = {line.split(" ", 1)[0].split("(")[0] for line in cut}  # "word(2)": a variant
+    assert {"weather", "london", "today", "what", "like"} <= words
+    assert all(lm.prob([w]) != lm.prob(["voicelab-not-a-word"]) for w in list(words)[:500])
+    one, two = PocketsphinxRecognizer(), PocketsphinxRecognizer()
+    for recognizer in (one, two):  # each decodes with the shared model on its own
+        recognizer.start()
+        recognizer.feed(np.zeros(16_000, dtype=np.int16))
+        assert recognizer.finish() == ""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import json
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
@@ -21,6 +20,7 @@ from voicelab.local.input_turns import InputTurns
 from voicelab.local.response import ResponseOptions, ResponseRun
 from voicelab.local.session import Session
 from voicelab.media.pcm_track import PcmTrack
+from voicelab.protocol import wire_json
 from voicelab.protocol.limits import MAX_EVENT_BYTES, MIN_COMMIT_MS
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,11 @@ def _parse(message: str | bytes) -> dict[str, Any]:
             "message_too_large",
         )
     try:
-        event = json.loads(message)
+        event = wire_json.loads(message)
+    except wire_json.TooDeep as exc:
+        raise RealtimeError(
+            f"We could not parse the JSON body of your event: {exc}.", "invalid_json"
+        ) from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise RealtimeError(
             "We could not parse the JSON body of your event. Please send valid JSON.",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from voicelab.local.recognizer import recognizers
 from voicelab.local.responder import LocalResponder, Responder
 from voicelab.local.session import Session
 from voicelab.media import patches
+from voicelab.protocol import wire_json
 from voicelab.protocol.ids import new_id
 
 log = logging.getLogger(__name__)
@@ -127,6 +127,13 @@ class LocalServer:
             )
         except web.HTTPRequestEntityTooLarge:
             return _error(413, RealtimeError("The request body is too large.", "request_too_large"))
+        except ConnectionError:
+            # The client went away mid-request (a closed tab, a dropped network): nobody
+            # reads this answer, and it is nothing the server did wrong.
+            log.info("a client went away before its call request was read")
+            return _error(
+                400, RealtimeError("The request ended before it was read.", "invalid_request")
+            )
         except Exception:  # never a 500 without a body, never a hang
             log.exception("creating a call failed")
             return _error(
@@ -160,7 +167,13 @@ class LocalServer:
         session = Session(self.options.max_call_s)
         if session_json is not None:
             try:
-                parsed = json.loads(session_json)
+                parsed = wire_json.loads(session_json)
+            except wire_json.TooDeep as exc:
+                raise RealtimeError(
+                    f"We could not parse the JSON body of the 'session' part: {exc}.",
+                    "invalid_json",
+                    "session",
+                ) from exc
             except ValueError as exc:
                 raise RealtimeError(
                     "We could not parse the JSON body of the 'session' part.",

@@ -6,9 +6,9 @@ means no other module has to know two spellings.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from voicelab.protocol import wire_json
 from voicelab.protocol.ids import BEST_EFFORT_PREFIX
 
 #: A server event, as parsed from the wire (GA names).
@@ -40,7 +40,7 @@ def parse(message: str | bytes) -> ServerEvent:
     """One message as a GA-named event; garbage becomes a ``MALFORMED`` event rather than
     an exception, so one bad message never ends a call."""
     try:
-        event = json.loads(message)
+        event = wire_json.loads(message)
     except ValueError:
         event = None
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
