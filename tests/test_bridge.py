@@ -124,6 +124,23 @@ async def test_stop_hangs_up_and_leaves_no_thread_or_call(server):
     assert [t.role for t in snap.turns] == ["user", "assistant"], "transcript kept after Stop"
 
 
+async def test_a_reply_cut_off_by_stop_is_marked_interrupted():
+    async with serving(api_key=TEST_KEY, faults=Faults(synth_delay_s=5.0)) as slow:
+        bridge = Bridge()
+        async with call(slow.base_url, bridge) as (_, _leg):
+            await until(bridge, lambda s: s.status == CONNECTED)
+            await asyncio.to_thread(bridge.send_text, "tell me about the weather")
+            await until(
+                bridge,
+                lambda s: any(t.status == "streaming" for t in assistants(s)),
+                what="an answer under way",
+            )
+        # call() pressed Stop while the answer was still coming
+        reply = assistants(bridge.snapshot())[0]
+        assert reply.status == "interrupted", reply
+        assert all(t.final for t in bridge.snapshot().turns)
+
+
 async def test_end_of_the_browser_leg_hangs_up(server):
     bridge = Bridge()
     leg = BrowserLeg(bridge)

@@ -175,6 +175,30 @@ def test_a_late_user_transcript_still_lands_above_the_reply():
     ]
 
 
+def test_at_the_end_of_a_call_no_turn_stays_streaming():
+    t = Transcript()
+    for event in [
+        user_item("u1", None, "the weather"),
+        assistant_item("a1", "u1"),
+        {"type": "response.output_audio_transcript.delta", "item_id": "a1", "delta": "It is "},
+        user_item("u2", "a1"),  # spoken, transcription not back yet
+        {"type": "conversation.item.input_audio_transcription.delta", "item_id": "u2",
+         "delta": "and tom"},
+        user_item("u3", "u2"),
+    ]:  # fmt: skip
+        t.apply(event)
+    t.end()
+    assert [(x.item_id, x.text, x.status) for x in t.turns()] == [
+        ("u1", "the weather", "done"),  # over already: left as it was
+        ("a1", "It is ", "interrupted"),  # cut off by Stop: marked, no trailing "…"
+        ("u2", "and tom", "interrupted"),
+        ("u3", "(not transcribed: the call ended first)", "failed"),
+    ]
+    t.apply({"type": "response.done", "response": {"status": "completed",
+             "output": [{"id": "a1"}]}})  # fmt: skip
+    assert t.turns()[1].status == "interrupted"  # a late answer does not reopen it
+
+
 def test_an_item_that_arrives_after_its_successor_is_placed_by_item_order():
     t = Transcript()
     t.apply(user_item("u1", None, "first"))

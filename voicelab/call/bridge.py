@@ -234,8 +234,8 @@ class Bridge:
             if self._status != ERROR:
                 self._status = IDLE
         if running is not None:
-            self._keep_transcript(running.call)
             running.call.finish(IDLE, None)
+            self._keep_transcript(running.call)
             running.thread.request_stop()
             if wait_s:
                 running.thread.join(wait_s)
@@ -364,8 +364,8 @@ class Bridge:
             if status == ERROR:
                 self._running = None
         if status == ERROR:
-            self._keep_transcript(running.call)
             running.call.finish(ERROR, problem)
+            self._keep_transcript(running.call)
             running.thread.request_stop()
 
     def _keep_transcript(self, call: UpstreamCall) -> None:

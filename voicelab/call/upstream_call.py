@@ -137,7 +137,10 @@ class UpstreamCall:
         self.stream.register(self.recorder)
 
     def finish(self, status: str, problem: str | None) -> None:
-        """The call is over, from the bridge: what its history must still hear."""
+        """The call is over, from the bridge: its transcript is closed and its history
+        hears the last of it."""
+        with self.stream.lock:
+            self.transcript.end()
         if self.recorder is not None:
             self.recorder.end(status, problem)
 

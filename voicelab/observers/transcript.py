@@ -91,6 +91,15 @@ class Transcript:
         """A problem of the call's own to show with the server's (a change not sent)."""
         self._errors.append(text)
 
+    def end(self) -> None:
+        """The call is over: nothing more will arrive, so no turn may stay "streaming" (a
+        reply cut off by Stop would show its trailing "…" for good)."""
+        for turn in [t for t in self._turns.values() if t.status == "streaming"]:
+            if turn.role == "assistant" or turn.text:
+                self._set(turn, status="interrupted")
+            else:
+                self._set(turn, text="(not transcribed: the call ended first)", status="failed")
+
     def observe(self, direction: Direction, event: Mapping[str, Any]) -> None:
         if direction == "received":
             self.apply(event)
