@@ -18,6 +18,7 @@ from tests.conftest import TEST_KEY, serving
 from tests.http_stub import http_stub
 from tests.speech import WEATHER, WEATHER_WORDS, phrase, silence
 from voicelab.call import CONNECTED, ERROR, IDLE, Bridge, BridgeError, Target
+from voicelab.call.recovery import RecoveryPolicy
 from voicelab.local import Faults
 from voicelab.media.frames import WEBRTC_RATE
 from voicelab.protocol.session import SessionConfig
@@ -325,14 +326,77 @@ async def test_wrong_key_on_the_real_server_and_injected_faults():
     await asyncio.to_thread(bridge.stop, 5.0)
 
 
-async def test_a_server_that_vanishes_is_reported_and_the_bridge_recovers():
-    async with serving(faults=Faults(drop_after_s=1.0)) as srv:
+async def test_a_server_that_keeps_vanishing_is_given_up_on_after_its_attempts():
+    async with serving(faults=Faults(drop_after_s=1.0)) as srv:  # every call's peer goes
+        bridge = Bridge(recovery=RecoveryPolicy(attempts=2, first_delay_s=0.1))
+        async with call(srv.base_url, bridge) as (_, leg):
+            await until(bridge, lambda s: s.status == CONNECTED)
+            leg.speak(silence(30.0))
+            attempts: set[int] = set()
+
+            def ended(s) -> bool:
+                if s.recovery is not None:
+                    attempts.add(s.recovery.attempt)
+                return s.status == ERROR
+
+            snap = await until(bridge, ended, timeout=45)
+            assert snap.problem == (
+                "The connection to the Realtime service was lost and 2 attempts to "
+                "reconnect failed; press Start."
+            )
+            assert attempts == {1, 2} and snap.recovery is None
+            await asyncio.sleep(1.0)
+            assert not srv.calls and len(bridge.threads()) <= 1  # the last one is ending
+
+
+async def test_a_lost_upstream_is_called_again_with_the_conversation():
+    async with serving(api_key=TEST_KEY, faults=Faults(drop_after_s=3.0)) as srv:
+        bridge = Bridge()
+        async with call(srv.base_url, bridge) as (_, leg):
+            first = await until(bridge, lambda s: s.status == CONNECTED)
+            srv.options.faults = Faults()  # only the first call's peer vanishes
+            await asyncio.to_thread(bridge.send_text, "tell me about the weather")
+            await until(bridge, lambda s: any(t.final for t in assistants(s)))
+            leg.speak(silence(60.0))  # a live microphone: only the upstream goes
+            seen: list[str] = []
+
+            def back(s) -> bool:
+                if s.recovery is not None:
+                    seen.append(s.recovery.words)
+                return s.status == CONNECTED and s.call_id != first.call_id
+
+            again = await until(bridge, back, timeout=60, what="a new upstream call")
+            assert seen and seen[0] == "Reconnecting (1 of 5)…", seen  # the page saw it
+            assert again.recovery is None and again.problem is None
+            assert [(t.role, t.status) for t in again.turns] == [
+                ("user", "done"),
+                ("assistant", "done"),
+            ], again.turns  # every turn once
+            assert list(srv.calls) == [again.call_id]
+            # The new call has the context: the carried items went in before anything else.
+            carried = [
+                e.event for e in bridge.events("conversation.item.create") if e.direction == "sent"
+            ]
+            assert [c["item"]["role"] for c in carried] == ["user", "assistant"], carried
+            await asyncio.to_thread(bridge.send_text, "and tomorrow")
+            snap = await until(
+                bridge, lambda s: sum(t.final for t in assistants(s)) == 2, what="a reply"
+            )
+            assert [t.role for t in snap.turns] == ["user", "assistant", "user", "assistant"]
+
+
+async def test_a_refused_key_on_reconnecting_is_not_retried():
+    async with serving(api_key=TEST_KEY, faults=Faults(drop_after_s=2.0)) as srv:
         bridge = Bridge()
         async with call(srv.base_url, bridge) as (_, leg):
             await until(bridge, lambda s: s.status == CONNECTED)
-            leg.speak(silence(2.0))
-            snap = await until(bridge, lambda s: s.status == ERROR, timeout=45)
-            assert snap.problem == "The connection to the Realtime service was lost; press Start."
+            srv.options.faults = Faults(sdp_status=401)  # from now on: the key is refused
+            leg.speak(silence(60.0))
+            snap = await until(bridge, lambda s: s.status == ERROR, timeout=60)
+            assert "The API key was rejected (401)" in snap.problem, snap.problem
+            assert snap.recovery is None
+            await asyncio.sleep(2.0)  # and nothing more is tried
+            assert bridge.snapshot().status == ERROR and not srv.calls
 
 
 async def test_stop_while_connecting_hangs_up_the_late_call():

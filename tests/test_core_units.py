@@ -507,3 +507,26 @@ def test_wire_json_refuses_what_would_recurse_too_deep_in_one_sentence():
         wire_json.loads("{broken")
     deep = '{"type": "error", "x": ' + "[" * 5000 + "]" * 5000 + "}"
     assert events.parse(deep)["type"] == events.MALFORMED  # from the upstream: shown, not raised
+
+
+def test_recovery_waits_longer_each_attempt_and_never_retries_what_cannot_change():
+    import random
+
+    from voicelab.call.recovery import RecoveryPolicy, asked_wait_s, permanent
+    from voicelab.upstream.transport import SetupError
+
+    policy = RecoveryPolicy(first_delay_s=0.5, max_delay_s=8.0, jitter=0.25)
+    steady = RecoveryPolicy(first_delay_s=0.5, max_delay_s=8.0, jitter=0.0)
+    assert [steady.delay_s(n) for n in range(1, 7)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
+    rng = random.Random(3)
+    spread = [policy.delay_s(3, rng) for _ in range(200)]
+    assert 1.5 <= min(spread) < 1.7 and 2.3 < max(spread) <= 2.5  # 2 s ± 25 %
+    for status, code in [(401, None), (403, None), (400, "invalid_value"), (404, None),
+                         (429, "insufficient_quota")]:  # fmt: skip
+        assert permanent(SetupError("no", status, code)), (status, code)
+    for status in (None, 429, 500, 503):
+        assert not permanent(SetupError("again", status, "rate_limit_exceeded"))
+    limited = SetupError("Rate limited (429): Please try again in 20s. Wait a moment.", 429)
+    assert asked_wait_s(limited) == 20.0
+    assert asked_wait_s(SetupError("Please try again in 350ms.", 429)) == 0.35
+    assert asked_wait_s(SetupError("The Realtime service failed (500).", 500)) is None

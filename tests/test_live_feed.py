@@ -9,6 +9,7 @@ import numpy as np
 from components import conversation
 from components.live.feed import BIN_S, WINDOW_S, bins, state_words, versions
 from voicelab.call import CONNECTED, CONNECTING, ERROR, IDLE, Snapshot
+from voicelab.call.recovery import Recovery
 from voicelab.observers.transcript import Turn
 from voicelab.observers.usage import ResponseUsage, UsageTotals
 from voicelab.pricing import Tokens
@@ -85,3 +86,5 @@ def test_the_state_in_words():
     assert state_words(Snapshot(status=ERROR), True) == ("Ended", "red")
     assert state_words(Snapshot(status=IDLE), True) == ("Ended", "gray")
     assert state_words(Snapshot(status=IDLE), False)[0].startswith("Not in a call")
+    lost = Snapshot(status=CONNECTING, recovery=Recovery(2, 5))
+    assert state_words(lost, True) == ("Reconnecting (2 of 5)…", "orange")

@@ -34,6 +34,8 @@ _WORDS = {
 
 def state_words(snap: Snapshot, had_call: bool) -> tuple[str, str]:
     """(words, colour) for the state line."""
+    if snap.recovery is not None and snap.status in (CONNECTING, ERROR):
+        return snap.recovery.words, "orange"  # "Reconnecting (2 of 5)…"
     if snap.status == CONNECTING:
         return "Connecting…", "orange"
     if snap.status == CONNECTED:

@@ -28,6 +28,7 @@ import av
 from voicelab.call import problems
 from voicelab.call.call_thread import THREAD_PREFIX, CallThread, LoopClosed
 from voicelab.call.carry_over import MAX_CARRIED_TURNS, CarryOver, carried_to_model
+from voicelab.call.recovery import Recovery, RecoveryPolicy, asked_wait_s, permanent
 from voicelab.call.snapshot import (
     CONNECTED,
     CONNECTING,
@@ -92,6 +93,7 @@ class Bridge:
         connector: Connector | None = None,
         observers: Callable[[], Iterable[Observer]] = tuple,
         prices: PriceTable | None = None,
+        recovery: RecoveryPolicy | None = None,
     ) -> None:
         """``connector`` builds each call's transport (WebRTC unless given); ``observers``
         builds extra observers of each call's events, after the built-in ones; ``prices``
@@ -124,6 +126,13 @@ class Bridge:
         #: The history id of the current (or last) call.
         self.history_id: str | None = None
         self._last: Snapshot = Snapshot()  # how the call that ended ended
+        #: When the upstream is lost mid-call, a new one is called with the conversation;
+        #: ``_recovery`` is the attempt under way (None: none), ``_retry`` its timer.
+        self.recovery_policy = recovery or RecoveryPolicy()
+        self._recovery: Recovery | None = None
+        self._retry: threading.Timer | None = None
+        self._recovered_at = 0.0  # when the last recovery's call came up
+        self._config: SessionConfig | None = None  # the settings wanted now (the sidebar's)
         self._last_call: UpstreamCall | None = None
         _bridges.add(self)
 
@@ -183,6 +192,11 @@ class Bridge:
         ``ConfigError`` for a setting out of range. ``history`` is sent into the new call
         as conversation items as soon as it is up."""
         config.validate()
+        self._cancel_recovery()
+        self._start(target, config, history)
+
+    def _start(self, target: Target, config: SessionConfig, history: tuple[Turn, ...]) -> None:
+        self._config = config
         number = next(_numbers)
         output = self.output_track()
 
@@ -229,6 +243,7 @@ class Bridge:
 
     def stop(self, wait_s: float | None = None) -> None:
         """Hang up; with ``wait_s``, block until the call's thread has gone."""
+        self._cancel_recovery()
         with self._lock:
             running, self._running = self._running, None
             if self._status != ERROR:
@@ -250,6 +265,7 @@ class Bridge:
         """The sidebar's current settings, on every run: during a call, what changed goes
         out as one debounced ``session.update``. Settings changed while the call is
         connecting go out as soon as it is up."""
+        self._config = config
         running = self._running
         if running is not None:
             running.thread.call_soon(running.call.debounce_settings, config)
@@ -325,9 +341,16 @@ class Bridge:
         with self._lock:
             running = self._running
             status, problem = self._status, self._problem
+        recovery = self._recovery if status != CONNECTED else None
         if running is None:
-            return replace(self._last, status=status, problem=problem, mic_frames=self._mic_frames)
-        return running.call.snapshot(status, problem, self._mic_frames)
+            return replace(
+                self._last,
+                status=status,
+                problem=problem,
+                mic_frames=self._mic_frames,
+                recovery=recovery,
+            )
+        return replace(running.call.snapshot(status, problem, self._mic_frames), recovery=recovery)
 
     def meters(self, seconds: float = 30.0) -> Meters | None:
         """Levels and the VAD timeline of the last ``seconds`` of the current call (or of
@@ -355,18 +378,77 @@ class Bridge:
     # reported by a call, on its own thread -------------------------------------------------
 
     def _reported(self, running: _Running, status: str, problem: str | None) -> None:
+        reason = problem
         with self._lock:
             if self._running is not running:
                 return  # a call that was already replaced or stopped
+            wait_s = self._next_attempt(running.call, problem) if status == ERROR else None
+            if status == CONNECTED and self._recovery is not None:
+                self._recovered_at = time.monotonic()
+            if wait_s is not None:
+                status, problem = CONNECTING, None
+            elif status == ERROR and self._recovery is not None:
+                if not permanent(running.call.setup_error):
+                    problem = problems.gave_up(self._recovery.of)
+                self._recovery = None
             self._status = status
             if problem is not None:
                 self._problem = problem
-            if status == ERROR:
+            if status == ERROR or wait_s is not None:
                 self._running = None
-        if status == ERROR:
-            running.call.finish(ERROR, problem)
+        if status == ERROR or wait_s is not None:
+            running.call.finish(ERROR, reason)
             self._keep_transcript(running.call)
             running.thread.request_stop()
+        if wait_s is not None:
+            self._schedule_retry(running.call, wait_s)
+
+    # recovery ----------------------------------------------------------------------------
+
+    def _next_attempt(self, call: UpstreamCall, problem: str | None) -> float | None:
+        """Under the lock, for a call that ended with ``problem``: the wait before calling
+        again, or None to let it end. Counts the attempt."""
+        lost = problem == problems.CONNECTION_LOST  # it was up, then the upstream went
+        if lost and time.monotonic() - self._recovered_at > self.recovery_policy.stable_s:
+            self._recovery = None  # the last recovery held: this loss is a new one
+        retrying = self._recovery is not None and not permanent(call.setup_error)
+        if not (lost or retrying):
+            return None
+        attempt = 1 if self._recovery is None else self._recovery.attempt + 1
+        policy = self.recovery_policy
+        if attempt > policy.attempts:
+            return None
+        self._recovery = Recovery(attempt, policy.attempts)
+        asked = asked_wait_s(call.setup_error)
+        wait_s = policy.delay_s(attempt)
+        return max(wait_s, asked) if asked is not None else wait_s
+
+    def _schedule_retry(self, lost: UpstreamCall, wait_s: float) -> None:
+        """A new upstream call with the same settings and the conversation so far."""
+        recovery = self._recovery
+        history = tuple(t for t in self._last.turns if t.final)[-MAX_CARRIED_TURNS:]
+
+        def retry() -> None:
+            with self._lock:
+                if self._recovery is not recovery or self._running is not None:
+                    return  # stopped, or started anew, in the meantime
+            log.info("reconnecting: attempt %s of %s", recovery.attempt, recovery.of)
+            self._start(lost.target, self._config or lost.config, history)
+
+        timer = threading.Timer(wait_s, retry)
+        timer.daemon = True
+        timer.name = f"{THREAD_PREFIX}retry"
+        with self._lock:
+            self._retry = timer
+        timer.start()
+
+    def _cancel_recovery(self) -> None:
+        with self._lock:
+            timer, self._retry, self._recovery = self._retry, None, None
+        if timer is not None:
+            timer.cancel()
+            if timer is not threading.current_thread():
+                timer.join(1.0)
 
     def _keep_transcript(self, call: UpstreamCall) -> None:
         """What the page keeps showing of a call once it is over."""

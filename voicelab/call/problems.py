@@ -42,3 +42,10 @@ def over_spend_cap(spent_usd: float, cap_usd: float) -> str:
         f"This call reached an estimated ${spent_usd:.4f}, over its ${cap_usd:.4f} spend cap, "
         "so it was ended; raise the cap in the sidebar and press Start to go on."
     )
+
+
+def gave_up(attempts: int) -> str:
+    return (
+        f"The connection to the Realtime service was lost and {attempts} attempts to "
+        "reconnect failed; press Start."
+    )

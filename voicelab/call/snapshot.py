@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from voicelab.call.recovery import Recovery
 from voicelab.media.level_ring import Levels
 from voicelab.media.relay_track import DelayStats
 from voicelab.observers.activity import Activity
@@ -36,6 +37,7 @@ class Snapshot:
     usage: UsageTotals = field(default_factory=UsageTotals)
     responses: tuple[ResponseUsage, ...] = ()
     item_times: dict[str, float] = field(default_factory=dict)  # item id -> monotonic time
+    recovery: Recovery | None = None  # the attempt under way to carry a lost call
 
     def latency_of_reply(self, item_id: str) -> TurnLatency | None:
         """The turn whose answer is ``item_id``."""

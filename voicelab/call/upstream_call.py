@@ -83,6 +83,7 @@ class UpstreamCall:
     ) -> None:
         self.target = target
         self.config = config
+        self.config = config
         self.session = config.to_session(target.backend)
         self.carry = carry
         self.output = output
@@ -91,6 +92,8 @@ class UpstreamCall:
         self.options = options
         self.responses = ResponseState()
         self.session_state = SessionState()
+        #: Why the setup failed, if it did (the bridge's recovery reads its status).
+        self.setup_error: SetupError | None = None
         self.transcript = Transcript()
         self.transcript.carry(carry.shown, hidden=carry.hidden_ids)
         self.log = EventLog()
@@ -360,6 +363,7 @@ class UpstreamCall:
             if not stop.is_set():
                 await self._watch(stop)
         except SetupError as exc:
+            self.setup_error = exc
             self.report(ERROR, str(exc))
         finally:
             for tapping in taps:
