@@ -60,7 +60,8 @@ def _on_change() -> None:
         current.stop()
         return
     if not current.active:
-        _start_requested(current, current.start)
+        carried = current.carried_turns() if state.continue_conversation() else ()
+        _start_requested(current, lambda target, config: current.start(target, config, carried))
 
 
 def streamer() -> Any:

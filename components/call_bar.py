@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components import call, patches
-from components.live import view
+from components import call, patches, state
+from components.live import feed, view
 from voicelab.call import Bridge
 
 
@@ -21,3 +21,19 @@ def render(bridge: Bridge) -> None:
         with status:
             # Drawn by the browser from the call's feed: no rerun needed as the state moves.
             view.state(bridge)
+            _next_start(bridge)
+
+
+@st.fragment
+def _next_start(bridge: Bridge) -> None:
+    """Once a call has ended with something said: whether Start goes on with it."""
+    snap = bridge.snapshot()
+    view.watch(bridge, "live", feed.versions(snap)["live"], every_s=0.5, name="next-start")
+    if not bridge.active and bridge.carried_turns():
+        st.segmented_control(
+            "Next Start",
+            [state.CONTINUE, state.NEW],
+            default=state.CONTINUE,
+            key=state.NEXT_START,
+            help="Continue: the new call gets this conversation as its context.",
+        )

@@ -31,6 +31,8 @@ _REPLAY = "voicelab.replay"  # the replay running for this visitor, if any
 PRESET_CHOICE = "preset.choice"
 PRESET_NAME = "preset.name"
 TYPED_TEXT = "typed_text"
+NEXT_START = "call-next-start"  # after a call: continue its conversation, or a new one
+CONTINUE, NEW = "Continue this conversation", "New conversation"
 STREAMER = "voicelab-call"  # streamlit-webrtc keeps the call widget's context here
 STREAMER_MIC = "voicelab-call-mic"
 
@@ -125,6 +127,11 @@ def chosen() -> SessionConfig | None:
 
 def set_chosen(config: SessionConfig) -> None:
     st.session_state[_CHOSEN] = config
+
+
+def continue_conversation() -> bool:
+    """Whether the next Start carries the last call's conversation (the default)."""
+    return st.session_state.get(NEXT_START) != NEW  # unset or deselected: continue
 
 
 def echo_cancellation() -> bool:

@@ -503,3 +503,33 @@ def test_reconnect_after_a_heard_voice_changes_keeps_the_conversation(
     assert you.index("tell me about the ocean") < you.index("and the sky")
     frame.get_by_role("button", name="Stop").click()
     wait_for_no_calls(realtime_server, 15, "the upstream call was not hung up after Stop")
+
+
+def test_after_stop_the_next_start_continues_the_conversation_or_begins_anew(
+    quiet_page: Page, realtime_server: str
+):
+    page = quiet_page
+    frame, _, _ = start(page)
+    type_message(page, "tell me about the ocean")
+    wait_text(page, MODEL, lambda t: "ocean" in t.lower(), 20)
+    frame.get_by_role("button", name="Stop").click()
+    wait_text(page, MAIN, lambda t: "Next Start" in t, 15)
+    choice = page.locator(".st-key-call-next-start")
+    picked = choice.get_by_role("radio", name="Continue this conversation")
+    assert picked.get_attribute("aria-checked") == "true"  # the default
+    start(page)  # the default: continue
+    assert "Next Start" not in page.locator(MAIN).inner_text()  # only between calls
+    assert "tell me about the ocean" in texts(page, YOU)
+    type_message(page, "and the sky")
+    you = wait_text(page, YOU, lambda t: "and the sky" in t, 20)
+    assert you.index("tell me about the ocean") < you.index("and the sky")
+    frame.get_by_role("button", name="Stop").click()
+    wait_text(page, MAIN, lambda t: "Next Start" in t, 15)
+    page.locator(".st-key-call-next-start").get_by_role("radio", name="New conversation").click()
+    time.sleep(1.0)  # the choice reaches the server before Start is pressed
+    start(page)
+    type_message(page, "hello there")
+    wait_text(page, YOU, lambda t: "hello there" in t, 20)
+    assert "ocean" not in texts(page, YOU)  # a new conversation: nothing carried
+    frame.get_by_role("button", name="Stop").click()
+    wait_for_no_calls(realtime_server, 15, "the upstream call was not hung up after Stop")

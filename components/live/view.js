@@ -297,9 +297,9 @@ function watchView(root, data, setTriggerValue) {
     const version = feed.versions[data.part];
     if (version === data.seen) return;
     if (data.batch > 1 && feed.active && version - data.seen < data.batch) return;
-    const last = asked.get(data.part);
+    const last = asked.get(data.name);
     if (last && now - last.at < (last.version === version ? LOST_MS : data.every_ms)) return;
-    asked.set(data.part, { version, at: now });
+    asked.set(data.name, { version, at: now });
     setTriggerValue("changed", version);
   };
 }

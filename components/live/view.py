@@ -49,15 +49,24 @@ def turns(bridge: Bridge, drawn: int) -> None:
     _mount(bridge, "live-turns", view="turns", drawn=drawn)
 
 
-def watch(bridge: Bridge, part: str, seen: int, every_s: float = 1.0, batch: int = 1) -> None:
+def watch(
+    bridge: Bridge,
+    part: str,
+    seen: int,
+    every_s: float = 1.0,
+    batch: int = 1,
+    name: str | None = None,
+) -> None:
     """Call inside a fragment: reruns it when the feed's ``versions[part]`` is no longer
     ``seen``, at most once per ``every_s``. With ``batch``, ``part`` is a count of things the
     live view draws meanwhile, and during a call the rerun waits until it has grown by
-    ``batch``: every rerun re-renders the page, so fewer, larger ones cost it less."""
+    ``batch``: every rerun re-renders the page, so fewer, larger ones cost it less.
+    ``name`` tells apart two fragments that watch the same part."""
     _mount(
         bridge,
-        f"live-watch-{part}",
+        f"live-watch-{name or part}",
         view="watch",
+        name=name or part,
         part=part,
         seen=seen,
         every_ms=int(every_s * 1000),

@@ -233,11 +233,15 @@ class Bridge:
         output.clear()
         running.thread.start()
 
+    def carried_turns(self) -> tuple[Turn, ...]:
+        """The conversation so far, as a new call would carry it over."""
+        return tuple(t for t in self.snapshot().turns if t.final)[-MAX_CARRIED_TURNS:]
+
     def reconnect(self, target: Target, config: SessionConfig) -> int:
         """A new call for settings no update can change (the model, a voice already heard),
         carrying the conversation over so context and transcript survive. Returns the
         number of turns carried into the model's context (the page keeps all of them)."""
-        history = tuple(t for t in self.snapshot().turns if t.final)[-MAX_CARRIED_TURNS:]
+        history = self.carried_turns()
         self.start(target, config, history)
         return sum(1 for t in history if carried_to_model(t))
 
@@ -426,7 +430,7 @@ class Bridge:
     def _schedule_retry(self, lost: UpstreamCall, wait_s: float) -> None:
         """A new upstream call with the same settings and the conversation so far."""
         recovery = self._recovery
-        history = tuple(t for t in self._last.turns if t.final)[-MAX_CARRIED_TURNS:]
+        history = self.carried_turns()
 
         def retry() -> None:
             with self._lock:
