@@ -61,7 +61,8 @@ WEBRTC_FRAME = 'iframe[title="streamlit_webrtc.component.webrtc_streamer"]'
 VIDEO_PLACEHOLDER = 'div:has(> .MuiPaper-root > svg[data-testid="VideoLabelIcon"])'
 _HIDE_PLACEHOLDER = """
 <script>
-const css = `%s { display: none !important; }`;
+// The placeholder, and the raw getUserMedia error: the state line says it in plain words.
+const css = `%s, .MuiAlert-colorError { display: none !important; }`;
 function hide() {
   for (const frame of window.parent.document.querySelectorAll('%s')) {
     const doc = frame.contentDocument;

@@ -129,6 +129,14 @@ def set_chosen(config: SessionConfig) -> None:
     st.session_state[_CHOSEN] = config
 
 
+def trigger(component_key: str, name: str) -> Any:
+    """A component's trigger value, in the callback of the rerun it started."""
+    value = st.session_state.get(component_key)
+    if isinstance(value, dict):
+        return value.get(name)
+    return getattr(value, name, None)
+
+
 def continue_conversation() -> bool:
     """Whether the next Start carries the last call's conversation (the default)."""
     return st.session_state.get(NEXT_START) != NEW  # unset or deselected: continue

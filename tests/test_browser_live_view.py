@@ -6,6 +6,7 @@ processes."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,15 +15,17 @@ from urllib.parse import urlparse
 import httpx
 import numpy as np
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, sync_playwright
 
 from tests.speech import phrase, silence
 from tests.test_browser import (
+    CHROMIUM,
     MAIN,
     WEATHER,
     YOU,
     app,  # noqa: F401  (a fixture, used by name)
     browser_page,
+    component_frame,
     heard_the_phrase,
     offline_app,  # noqa: F401
     realtime_server,  # noqa: F401
@@ -131,3 +134,42 @@ def test_the_threshold_line_follows_the_slider(offline_app: str, tmp_path: Path)
             time.sleep(0.25)
         assert float(after) > float(before), (before, after)  # a higher bar for speech
         assert "Traceback" not in pg.locator(MAIN).inner_text()
+
+
+@contextlib.contextmanager
+def browser_without(app: str, args: list[str], permissions: list[str]) -> Iterator[Page]:
+    """Chromium as a visitor's may be: no microphone allowed, or none plugged in."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--no-first-run", *args],
+        )
+        page = browser.new_context(permissions=permissions).new_page()
+        page.goto(app)
+        yield page
+        browser.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "permissions", "sentence"),
+    [
+        (["--use-fake-device-for-media-stream"], [], "The browser blocked the microphone."),
+        (["--use-fake-ui-for-media-stream"], ["microphone"], "No microphone was found."),
+    ],
+    ids=["permission-denied", "no-microphone"],
+)
+def test_a_microphone_the_browser_cannot_open_is_said_in_the_status_area(
+    app: str,
+    args: list[str],
+    permissions: list[str],
+    sentence: str,
+):
+    with browser_without(app, args, permissions) as pg:
+        frame = component_frame(pg)
+        frame.get_by_role("button", name="Start").click()
+        bar = wait_text(pg, ".st-key-call-bar", lambda t: sentence in t, 20)
+        assert "Could not start" in bar, bar  # the state agrees with the sentence
+        assert "Idle" not in bar and "Error:" not in bar, bar
+        raw = frame.locator(".MuiAlert-colorError")
+        assert raw.count() == 0 or not raw.first.is_visible()  # not the browser's own words

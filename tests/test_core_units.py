@@ -530,3 +530,23 @@ def test_recovery_waits_longer_each_attempt_and_never_retries_what_cannot_change
     assert asked_wait_s(limited) == 20.0
     assert asked_wait_s(SetupError("Please try again in 350ms.", 429)) == 0.35
     assert asked_wait_s(SetupError("The Realtime service failed (500).", 500)) is None
+
+
+def test_what_the_browser_could_not_do_is_said_in_plain_words():
+    from voicelab.call.problems import browser_media
+
+    assert browser_media("NotAllowedError: Permission denied").startswith(
+        "The browser blocked the microphone. Allow it for this site"
+    )
+    assert browser_media("NotFoundError: Requested device not found").startswith(
+        "No microphone was found."
+    )
+    insecure = (
+        "Error: navigator.mediaDevices is undefined. It seems the current document is not "
+        "loaded securely."
+    )
+    assert "HTTPS" in browser_media(insecure)
+    odd = browser_media("AbortError: " + "x" * 500)
+    assert (
+        odd.startswith("The browser could not open the microphone (AbortError") and len(odd) < 300
+    )

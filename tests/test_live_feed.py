@@ -85,6 +85,7 @@ def test_the_state_in_words():
     assert state_words(Snapshot(status=CONNECTED, activity="thinking"), True)[0] == "Thinking"
     assert state_words(Snapshot(status=ERROR), True) == ("Ended", "red")
     assert state_words(Snapshot(status=IDLE), True) == ("Ended", "gray")
+    assert state_words(Snapshot(status=ERROR), False) == ("Could not start", "red")
     assert state_words(Snapshot(status=IDLE), False)[0].startswith("Not in a call")
     lost = Snapshot(status=CONNECTING, recovery=Recovery(2, 5))
     assert state_words(lost, True) == ("Reconnecting (2 of 5)…", "orange")

@@ -40,8 +40,10 @@ def state_words(snap: Snapshot, had_call: bool) -> tuple[str, str]:
         return "Connecting…", "orange"
     if snap.status == CONNECTED:
         return _WORDS.get(snap.activity, (snap.activity.capitalize(), "gray"))
-    if snap.status == ERROR or had_call:
-        return "Ended", "red" if snap.status == ERROR else "gray"
+    if snap.status == ERROR:
+        return ("Ended", "red") if had_call else ("Could not start", "red")
+    if had_call:
+        return "Ended", "gray"
     return "Not in a call: press Start and allow the microphone", "gray"
 
 

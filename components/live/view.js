@@ -87,13 +87,29 @@ function element(parent, tag, className) {
   return made;
 }
 
-function stateView(root) {
+// streamlit-webrtc shows a failed getUserMedia ("NotAllowedError: Permission denied") as an
+// error alert inside its own frame, which the app's state knew nothing about: it is read
+// from there (same origin) and handed to Python, which says it in plain words.
+function browserError(frameSelector) {
+  const frame = document.querySelector(frameSelector);
+  const alert = frame?.contentDocument?.querySelector(
+    ".MuiAlert-colorError .MuiAlert-message, .MuiAlert-standardError .MuiAlert-message",
+  );
+  return alert?.textContent?.trim() || null;
+}
+
+function stateView(root, data, setTriggerValue) {
   const badge = element(root, "div", "vl-badge");
   const more = element(root, "details", "vl-details");
   element(more, "summary").textContent = "Details";
   const line = element(more, "div", "vl-caption");
   const problems = element(root, "div");
   return (feed) => {
+    const raw = browserError(data.frame);
+    if (raw !== (window.__voicelabBrowserError ?? null)) {
+      window.__voicelabBrowserError = raw; // once per error; again if it comes back later
+      if (raw) setTriggerValue("browser_error", raw);
+    }
     const state = feed.state;
     setText(badge, state.words);
     setStyle(badge, "background", BADGE[state.colour] || BADGE.gray);
@@ -314,7 +330,7 @@ export default function (component) {
   const feed = feedFor(data.url);
   const view =
     data.view === "state"
-      ? stateView(root)
+      ? stateView(root, data, setTriggerValue)
       : data.view === "meters"
         ? metersView(root)
         : data.view === "turns"

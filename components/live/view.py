@@ -6,14 +6,17 @@ the feed that fragment shows has changed, so Streamlit redraws only what changed
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 from streamlit import config
 
+from components import patches
+from components import state as app_state
 from components.live import route
-from voicelab.call import Bridge
+from voicelab.call import Bridge, problems
 
 _HERE = Path(__file__).parent
 _COMPONENT = st.components.v2.component(
@@ -24,18 +27,38 @@ _COMPONENT = st.components.v2.component(
 )
 
 
-def _mount(bridge: Bridge, key: str, **data: Any) -> Any:
+def _mount(
+    bridge: Bridge, key: str, on_browser_error: Callable[[], None] | None = None, **data: Any
+) -> Any:
     url = route.url(config.get_option("server.baseUrlPath"), bridge)
     return _COMPONENT(
         key=key,
         data={"url": url, **data},
         on_changed_change=lambda: None,
+        on_browser_error_change=on_browser_error or (lambda: None),
     )
 
 
 def state(bridge: Bridge) -> None:
-    """The call's state in plain words, its technical line one click away, its problems."""
-    _mount(bridge, "live-state", view="state")
+    """The call's state in plain words, its technical line one click away, its problems;
+    and what the browser could not do (the microphone blocked, missing, in use), said in
+    the same place."""
+
+    def browser_error() -> None:
+        raw = app_state.trigger(_STATE_KEY, "browser_error")
+        if raw:
+            bridge.refuse(problems.browser_media(str(raw)))
+
+    _mount(
+        bridge,
+        _STATE_KEY,
+        on_browser_error=browser_error,
+        view="state",
+        frame=patches.WEBRTC_FRAME,
+    )
+
+
+_STATE_KEY = "live-state"
 
 
 def meters(bridge: Bridge) -> None:

@@ -49,3 +49,39 @@ def gave_up(attempts: int) -> str:
         f"The connection to the Realtime service was lost and {attempts} attempts to "
         "reconnect failed; press Start."
     )
+
+
+#: What the browser's getUserMedia said, by the error's name: what happened, what to do.
+BROWSER_MEDIA = {
+    "NotAllowedError": (
+        "The browser blocked the microphone. Allow it for this site (the icon at the left "
+        "of the address bar, or the browser's site settings), then press Start again."
+    ),
+    "NotFoundError": (
+        "No microphone was found. Plug one in or turn it on (or pick another under Select "
+        "device), then press Start again."
+    ),
+    "NotReadableError": (
+        "The microphone could not be started: another program may be using it. Close that "
+        "program, then press Start again."
+    ),
+    "OverconstrainedError": (
+        "The chosen microphone is not available any more; pick another under Select device."
+    ),
+    "SecurityError": (
+        "The browser allows the microphone only on a secure page: open this app over HTTPS "
+        "(or on localhost)."
+    ),
+}
+INSECURE_PAGE = BROWSER_MEDIA["SecurityError"]
+
+
+def browser_media(raw: str) -> str:
+    """A failed getUserMedia (as streamlit-webrtc shows it: "NotAllowedError: Permission
+    denied") in plain words."""
+    name = raw.split(":", 1)[0].strip()
+    if name in BROWSER_MEDIA:
+        return BROWSER_MEDIA[name]
+    if "mediaDevices is undefined" in raw or "not loaded securely" in raw:
+        return INSECURE_PAGE
+    return f"The browser could not open the microphone ({raw[:200]}); press Start again."
