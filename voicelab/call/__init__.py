@@ -7,6 +7,7 @@
 * ``metering`` — what is measured of a call (levels, timeline, latency, usage, activity);
 * ``recorder`` — the call stored in the history as it happens; ``figures`` — its figures;
 * ``replay`` — a stored call's microphone through a new call, no browser;
+* ``recovery`` — when a lost upstream is called again, and when the bridge gives up;
 * ``carry_over``, ``watchdog``, ``problems``, ``snapshot`` — the small pieces they share.
 """
 
