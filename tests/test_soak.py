@@ -1,0 +1,56 @@
+"""Soak: many Start/Stop cycles through the bridge on loopback against the real local
+server, checking that nothing a call holds outlives it: threads, file descriptors, the
+server's calls. Memory is printed, not asserted yet (docs/performance.md says why)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import re
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.browser_leg import until
+from tests.conftest import TEST_KEY, serving
+from voicelab.call import CONNECTED, Bridge, Target
+from voicelab.protocol.session import SessionConfig
+
+CYCLES = 200
+WARM_UP = 10
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def rss_mb() -> float:
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def test_two_hundred_calls_leave_no_thread_fd_or_call_behind():
+    async with serving(api_key=TEST_KEY) as srv:
+        bridge = Bridge()
+        target = Target(srv.base_url, TEST_KEY, "local")
+        for cycle in range(1, CYCLES + 1):
+            bridge.start(target, SessionConfig())
+            await until(bridge, lambda s: s.status == CONNECTED, timeout=20, what="connected")
+            await asyncio.to_thread(bridge.stop, 10.0)
+            if cycle == WARM_UP:
+                await asyncio.sleep(0.5)
+                gc.collect()
+                threads, fds, rss = threading.active_count(), open_fds(), rss_mb()
+        await asyncio.sleep(0.5)
+        gc.collect()
+        print(
+            f"\nafter {CYCLES} cycles: threads {threads} -> {threading.active_count()}, "
+            f"fds {fds} -> {open_fds()}, RSS {rss:.0f} -> {rss_mb():.0f} MB"
+        )
+        assert threading.active_count() <= threads, threading.enumerate()
+        assert open_fds() <= fds + 2, os.listdir("/proc/self/fd")
+        assert bridge.threads() == [] and not srv.calls and srv.ended_calls == CYCLES
