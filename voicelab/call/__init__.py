@@ -1,6 +1,7 @@
 """One visitor's call, split by idea:
 
 * ``bridge`` — the thread-safe façade the page talks to: intents in, snapshots out;
+  ``intents`` — what the page asks of the live call, carried out on the call's loop;
 * ``upstream_call`` — the call's behaviour: intents become client events, every event goes
   to the observers, barge-in and reconnect carry-over happen here;
 * ``call_thread`` — the call's own asyncio loop in its own thread;
@@ -11,7 +12,8 @@
 * ``carry_over``, ``watchdog``, ``problems``, ``snapshot`` — the small pieces they share.
 """
 
-from voicelab.call.bridge import Bridge, BridgeError
+from voicelab.call.bridge import Bridge
+from voicelab.call.intents import BridgeError
 from voicelab.call.snapshot import CONNECTED, CONNECTING, ERROR, IDLE, Meters, Snapshot
 from voicelab.upstream.transport import Target
 

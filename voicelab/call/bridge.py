@@ -12,23 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import concurrent.futures
 import itertools
 import logging
 import secrets
 import threading
 import time
 import weakref
-from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import TypeVar
 
 import av
 
 from voicelab.call import problems
-from voicelab.call.call_thread import THREAD_PREFIX, CallThread, LoopClosed
+from voicelab.call.call_thread import THREAD_PREFIX, CallThread
 from voicelab.call.carry_over import MAX_CARRIED_TURNS, CarryOver, carried_to_model
-from voicelab.call.recovery import Recovery, RecoveryPolicy, asked_wait_s, permanent
+from voicelab.call.intents import Intents, Running
+from voicelab.call.recovery import Recoveries, Recovery, RecoveryPolicy
 from voicelab.call.snapshot import (
     CONNECTED,
     CONNECTING,
@@ -46,7 +46,6 @@ from voicelab.observers.event_log import Logged
 from voicelab.observers.stream import Observer
 from voicelab.observers.transcript import Turn
 from voicelab.pricing import PriceTable
-from voicelab.protocol.client_events import EventTooLarge
 from voicelab.protocol.session import SessionConfig
 from voicelab.upstream import signaling
 from voicelab.upstream.transport import Connector, Target
@@ -55,19 +54,7 @@ from voicelab.upstream.webrtc import WebRtcConnector
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: How long an intent may wait for the call's loop to take it.
-INTENT_TIMEOUT_S = 3.0
 _numbers = itertools.count(1)
-
-
-class BridgeError(ValueError):
-    """An intent that cannot be carried out now; ``str()`` tells the user why."""
-
-
-@dataclass(frozen=True)
-class _Running:
-    call: UpstreamCall
-    thread: CallThread
 
 
 _bridges: weakref.WeakSet[Bridge] = weakref.WeakSet()
@@ -81,7 +68,7 @@ def _hang_up_everything() -> None:
         bridge.stop(5.0)
 
 
-class Bridge:
+class Bridge(Intents):
     def __init__(
         self,
         playback_buffer_s: float = 2.0,
@@ -113,7 +100,7 @@ class Bridge:
         self.half_duplex = False
         self._output: FrameRelayTrack | None = None
         self._lock = threading.Lock()
-        self._running: _Running | None = None
+        self._running: Running | None = None
         self._status = IDLE
         self._problem: str | None = None
         self._mic_frames = 0
@@ -126,12 +113,8 @@ class Bridge:
         #: The history id of the current (or last) call.
         self.history_id: str | None = None
         self._last: Snapshot = Snapshot()  # how the call that ended ended
-        #: When the upstream is lost mid-call, a new one is called with the conversation;
-        #: ``_recovery`` is the attempt under way (None: none), ``_retry`` its timer.
-        self.recovery_policy = recovery or RecoveryPolicy()
-        self._recovery: Recovery | None = None
-        self._retry: threading.Timer | None = None
-        self._recovered_at = 0.0  # when the last recovery's call came up
+        #: When the upstream is lost mid-call, a new one is called with the conversation.
+        self._recoveries = Recoveries(recovery or RecoveryPolicy())
         self._config: SessionConfig | None = None  # the settings wanted now (the sidebar's)
         self._last_call: UpstreamCall | None = None
         _bridges.add(self)
@@ -218,7 +201,7 @@ class Bridge:
         if self.history is not None:
             history_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{number}-{secrets.token_hex(3)}"
             call.record(self.history, history_id, self.keep_audio)
-        running = _Running(
+        running = Running(
             call, CallThread(number, call.run, lambda: report(ERROR, problems.CRASHED))
         )
         with self._lock:
@@ -285,56 +268,6 @@ class Bridge:
         with self._lock:
             self._status, self._problem = ERROR, problem
 
-    def send_text(self, text: str) -> None:
-        """A typed user message into the same call, then ask for a response."""
-        text = text.strip()
-        if not text:
-            raise BridgeError(problems.EMPTY_MESSAGE)
-        self._intent("typed messages go into a live call", lambda c: c.send_text(text))
-
-    def respond_now(self) -> None:
-        """Ask for a response to what is in the conversation now."""
-        self._intent("there is nothing to respond to yet", UpstreamCall.respond_now)
-
-    def interrupt(self) -> None:
-        """Stop the model mid-sentence: cut what the bridge has not yet played, cancel the
-        response, clear what the server still holds, truncate to what was heard."""
-        self._intent("there is nothing to interrupt", UpstreamCall.interrupt)
-
-    def talk_start(self) -> None:
-        """Push-to-talk (turn detection off): begin a turn with an empty input buffer."""
-        self._intent("push-to-talk works in a live call", UpstreamCall.talk_start)
-
-    def talk_send(self) -> None:
-        """Push-to-talk: end the turn (commit what was said) and ask for a response."""
-        self._intent("push-to-talk works in a live call", UpstreamCall.talk_send)
-
-    def _intent(self, why: str, action: Callable[[UpstreamCall], None]) -> None:
-        """Carry out ``action`` on the call's own loop, so what it decides (Interrupt's
-        cut) is decided on the thread of the events it answers."""
-        running = self._running
-        if running is None or self._status != CONNECTED:
-            raise BridgeError(problems.start_first(why))
-        try:
-            running.thread.run(lambda: action(running.call), INTENT_TIMEOUT_S)
-        except LoopClosed as exc:
-            raise BridgeError(problems.ENDED) from exc
-        except EventTooLarge as exc:
-            raise BridgeError(str(exc)) from exc
-        except TimeoutError as exc:
-            raise BridgeError(problems.NOT_TAKEN_IN_TIME) from exc
-        except Exception as exc:  # cancelled by the call ending, channel closed, …
-            raise BridgeError(problems.NOT_READY) from exc
-
-    def run_on_call(
-        self, make: Callable[[], Coroutine[Any, Any, T]]
-    ) -> concurrent.futures.Future[T]:
-        """Run ``make()`` on the current call's own loop (replay feeds its audio there)."""
-        running = self._running
-        if running is None:
-            raise BridgeError(problems.ENDED)
-        return asyncio.run_coroutine_threadsafe(make(), running.thread.loop)
-
     # reading -------------------------------------------------------------------------------
 
     @property
@@ -345,7 +278,7 @@ class Bridge:
         with self._lock:
             running = self._running
             status, problem = self._status, self._problem
-        recovery = self._recovery if status != CONNECTED else None
+        recovery = self._recoveries.current if status != CONNECTED else None
         if running is None:
             return replace(
                 self._last,
@@ -381,20 +314,20 @@ class Bridge:
 
     # reported by a call, on its own thread -------------------------------------------------
 
-    def _reported(self, running: _Running, status: str, problem: str | None) -> None:
-        reason = problem
+    def _reported(self, running: Running, status: str, problem: str | None) -> None:
+        reason, wait_s = problem, None
         with self._lock:
             if self._running is not running:
                 return  # a call that was already replaced or stopped
-            wait_s = self._next_attempt(running.call, problem) if status == ERROR else None
-            if status == CONNECTED and self._recovery is not None:
-                self._recovered_at = time.monotonic()
-            if wait_s is not None:
-                status, problem = CONNECTING, None
-            elif status == ERROR and self._recovery is not None:
-                if not permanent(running.call.setup_error):
-                    problem = problems.gave_up(self._recovery.of)
-                self._recovery = None
+            if status == CONNECTED:
+                self._recoveries.connected()
+            elif status == ERROR:
+                lost, error = problem == problems.CONNECTION_LOST, running.call.setup_error
+                wait_s = self._recoveries.after_end(lost, error)
+                if wait_s is not None:
+                    status, problem = CONNECTING, None
+                else:
+                    problem = self._recoveries.give_up(error) or problem
             self._status = status
             if problem is not None:
                 self._problem = problem
@@ -405,54 +338,27 @@ class Bridge:
             self._keep_transcript(running.call)
             running.thread.request_stop()
         if wait_s is not None:
-            self._schedule_retry(running.call, wait_s)
+            self._retry_after(running.call, wait_s)
 
-    # recovery ----------------------------------------------------------------------------
-
-    def _next_attempt(self, call: UpstreamCall, problem: str | None) -> float | None:
-        """Under the lock, for a call that ended with ``problem``: the wait before calling
-        again, or None to let it end. Counts the attempt."""
-        lost = problem == problems.CONNECTION_LOST  # it was up, then the upstream went
-        if lost and time.monotonic() - self._recovered_at > self.recovery_policy.stable_s:
-            self._recovery = None  # the last recovery held: this loss is a new one
-        retrying = self._recovery is not None and not permanent(call.setup_error)
-        if not (lost or retrying):
-            return None
-        attempt = 1 if self._recovery is None else self._recovery.attempt + 1
-        policy = self.recovery_policy
-        if attempt > policy.attempts:
-            return None
-        self._recovery = Recovery(attempt, policy.attempts)
-        asked = asked_wait_s(call.setup_error)
-        wait_s = policy.delay_s(attempt)
-        return max(wait_s, asked) if asked is not None else wait_s
-
-    def _schedule_retry(self, lost: UpstreamCall, wait_s: float) -> None:
-        """A new upstream call with the same settings and the conversation so far."""
-        recovery = self._recovery
+    def _retry_after(self, lost: UpstreamCall, wait_s: float) -> None:
+        """A new upstream call with the settings wanted now and the conversation so far."""
         history = self.carried_turns()
 
-        def retry() -> None:
+        def retry(attempt: Recovery) -> None:
             with self._lock:
-                if self._recovery is not recovery or self._running is not None:
+                if self._recoveries.current is not attempt or self._running is not None:
                     return  # stopped, or started anew, in the meantime
-            log.info("reconnecting: attempt %s of %s", recovery.attempt, recovery.of)
+            log.info("reconnecting: attempt %s of %s", attempt.attempt, attempt.of)
             self._start(lost.target, self._config or lost.config, history)
 
-        timer = threading.Timer(wait_s, retry)
-        timer.daemon = True
-        timer.name = f"{THREAD_PREFIX}retry"
         with self._lock:
-            self._retry = timer
-        timer.start()
+            self._recoveries.schedule(wait_s, retry, f"{THREAD_PREFIX}retry")
 
     def _cancel_recovery(self) -> None:
         with self._lock:
-            timer, self._retry, self._recovery = self._retry, None, None
-        if timer is not None:
-            timer.cancel()
-            if timer is not threading.current_thread():
-                timer.join(1.0)
+            timer = self._recoveries.cancel()
+        if timer is not None and timer is not threading.current_thread():
+            timer.join(1.0)
 
     def _keep_transcript(self, call: UpstreamCall) -> None:
         """What the page keeps showing of a call once it is over."""
