@@ -512,7 +512,9 @@ def test_a_killed_process_loses_at_most_the_last_second(tmp_path: Path) -> None:
         assert seqs == list(range(len(seqs))) and seqs
         lag = killed_at - call.events[-1].at
         assert lag <= 1.0, lag
-        assert call.turns[0]["text"] == f"tick {seqs[-1]}"
+        # What is kept is a prefix of what was submitted (event n, then turn n): a batch may
+        # end between the two, never skip one.
+        assert call.turns[0]["text"] in {f"tick {seqs[-1]}", f"tick {seqs[-1] - 1}"}
         wav = history.wav_bytes("killed")
         assert wav is not None
         params, _ = read_wav(wav)

@@ -4,12 +4,15 @@ timeline's bins, the state in words."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from components import conversation
-from components.live.feed import BIN_S, WINDOW_S, bins, state_words, versions
+from components.live.feed import BIN_S, WINDOW_S, bins, cap_words, state_words, versions
 from voicelab.call import CONNECTED, CONNECTING, ERROR, IDLE, Snapshot
 from voicelab.call.recovery import Recovery
+from voicelab.call.renewal import RenewalPolicy
 from voicelab.observers.transcript import Turn
 from voicelab.observers.usage import ResponseUsage, UsageTotals
 from voicelab.pricing import Tokens
@@ -89,3 +92,13 @@ def test_the_state_in_words():
     assert state_words(Snapshot(status=IDLE), False)[0].startswith("Not in a call")
     lost = Snapshot(status=CONNECTING, recovery=Recovery(2, 5))
     assert state_words(lost, True) == ("Reconnecting (2 of 5)…", "orange")
+
+
+def test_the_countdown_to_the_time_limit():
+    policy, now = RenewalPolicy(countdown_s=300), 1_000_000.0
+    assert cap_words(Snapshot(status=CONNECTED, expires_at=now + 301), policy, now) is None
+    soon = Snapshot(status=CONNECTED, expires_at=now + 272.5)
+    assert cap_words(soon, policy, now).startswith("This session reaches its time limit in 4:32;")
+    assert cap_words(replace(soon, renewing=True), policy, now).startswith("Renewing the session")
+    assert cap_words(replace(soon, status=CONNECTING), policy, now) is None
+    assert cap_words(Snapshot(status=CONNECTED), policy, now) is None  # no limit known yet

@@ -10,12 +10,14 @@ page, which on Talk cost Chromium far more than the call itself (docs/performanc
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
 
 from components import conversation
 from voicelab.call import CONNECTED, CONNECTING, ERROR, Bridge, Meters, Snapshot
+from voicelab.call.renewal import RenewalPolicy
 from voicelab.media.level_ring import SILENT_DBFS
 from voicelab.observers.latency import TurnLatency
 
@@ -45,6 +47,22 @@ def state_words(snap: Snapshot, had_call: bool) -> tuple[str, str]:
     if had_call:
         return "Ended", "gray"
     return "Not in a call: press Start and allow the microphone", "gray"
+
+
+def cap_words(snap: Snapshot, policy: RenewalPolicy, now: float) -> str | None:
+    """The countdown to the session's maximum duration, in its last minutes."""
+    if snap.status != CONNECTED:
+        return None
+    if snap.renewing:
+        return "Renewing the session: the conversation moves to it in the next pause."
+    left = policy.counting_down(snap.expires_at, now)
+    if left is None:
+        return None
+    minutes, seconds = divmod(int(left), 60)
+    return (
+        f"This session reaches its time limit in {minutes}:{seconds:02d}; "
+        "it is renewed before then, in a pause, with the conversation."
+    )
 
 
 def details(snap: Snapshot) -> str:
@@ -133,6 +151,7 @@ def feed(bridge: Bridge, first_turn: int = 0) -> dict[str, Any]:
             "colour": colour,
             "details": details(snap),
             "problem": snap.problem,
+            "cap": cap_words(snap, bridge.renewal, time.time()),
             "errors": list(snap.errors[-ERRORS_SHOWN:]),
         },
         "meters": timeline(meters) if meters is not None else None,

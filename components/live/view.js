@@ -116,6 +116,7 @@ function stateView(root, data, setTriggerValue) {
     setText(line, state.details);
     const shown = [];
     if (state.problem) shown.push(["vl-error", state.problem]);
+    if (state.cap) shown.push(["vl-info", state.cap]);
     for (const message of state.errors) shown.push(["vl-warning", message]);
     const key = JSON.stringify(shown);
     if (problems.dataset.shown === key) return;

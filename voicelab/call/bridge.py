@@ -29,6 +29,7 @@ from voicelab.call.call_thread import THREAD_PREFIX, CallThread
 from voicelab.call.carry_over import MAX_CARRIED_TURNS, CarryOver, carried_to_model
 from voicelab.call.intents import Intents, Running
 from voicelab.call.recovery import Recoveries, Recovery, RecoveryPolicy
+from voicelab.call.renewal import RenewalPolicy, Renewals
 from voicelab.call.snapshot import (
     CONNECTED,
     CONNECTING,
@@ -68,7 +69,7 @@ def _hang_up_everything() -> None:
         bridge.stop(5.0)
 
 
-class Bridge(Intents):
+class Bridge(Intents, Renewals):
     def __init__(
         self,
         playback_buffer_s: float = 2.0,
@@ -81,6 +82,7 @@ class Bridge(Intents):
         observers: Callable[[], Iterable[Observer]] = tuple,
         prices: PriceTable | None = None,
         recovery: RecoveryPolicy | None = None,
+        renewal: RenewalPolicy | None = None,
     ) -> None:
         """``connector`` builds each call's transport (WebRTC unless given); ``observers``
         builds extra observers of each call's events, after the built-in ones; ``prices``
@@ -117,6 +119,11 @@ class Bridge(Intents):
         self._recoveries = Recoveries(recovery or RecoveryPolicy())
         self._config: SessionConfig | None = None  # the settings wanted now (the sidebar's)
         self._last_call: UpstreamCall | None = None
+        #: Before the hour cap, the next call is opened and stands by for a pause.
+        self.renewal = renewal or RenewalPolicy()
+        self._next: Running | None = None
+        self._next_up = False
+        self._next_tried_at = 0.0
         _bridges.add(self)
 
     # browser leg (called on Streamlit's loop: must never block) --------------------------
@@ -180,41 +187,56 @@ class Bridge(Intents):
 
     def _start(self, target: Target, config: SessionConfig, history: tuple[Turn, ...]) -> None:
         self._config = config
+        running = self._open(target, config, history)
+        with self._lock:
+            previous, self._running = self._running, running
+            self._status = CONNECTING
+            self._problem = None
+            self._mic_frames = 0
+            self.history_id = running.history_id
+        self._drop_next()
+        if previous is not None:
+            previous.call.finish(IDLE, None)
+            previous.thread.request_stop()
+        self.output_track().clear()
+        running.thread.start()
+
+    def _open(
+        self,
+        target: Target,
+        config: SessionConfig,
+        history: tuple[Turn, ...],
+        standby: bool = False,
+    ) -> Running:
+        """A new upstream call on its own thread, not started yet."""
         number = next(_numbers)
-        output = self.output_track()
 
         def report(status: str, problem: str | None) -> None:
-            self._reported(running, status, problem)
+            if self._next is running:
+                self._next_reported(running, status, problem)
+            else:
+                self._reported(running, status, problem)
 
         call = UpstreamCall(
             target,
             config,
             CarryOver.of(history, number),
-            output,
+            self.output_track(),
             self.connector,
             report,
             self.options,
             self.observers(),
+            standby=standby,
         )
         call.spend_cap = lambda: self.spend_cap_usd
         history_id = None
         if self.history is not None:
             history_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{number}-{secrets.token_hex(3)}"
             call.record(self.history, history_id, self.keep_audio)
-        running = Running(
-            call, CallThread(number, call.run, lambda: report(ERROR, problems.CRASHED))
-        )
-        with self._lock:
-            previous, self._running = self._running, running
-            self._status = CONNECTING
-            self._problem = None
-            self._mic_frames = 0
-            self.history_id = history_id
-        if previous is not None:
-            previous.call.finish(IDLE, None)
-            previous.thread.request_stop()
-        output.clear()
-        running.thread.start()
+        thread = CallThread(number, call.run, lambda: report(ERROR, problems.CRASHED))
+        running = Running(call, thread, number, history_id)
+        call.on_tick = lambda: self._renewal_tick(running)
+        return running
 
     def carried_turns(self) -> tuple[Turn, ...]:
         """The conversation so far, as a new call would carry it over."""
@@ -235,6 +257,7 @@ class Bridge(Intents):
             running, self._running = self._running, None
             if self._status != ERROR:
                 self._status = IDLE
+        self._drop_next()
         if running is not None:
             running.call.finish(IDLE, None)
             self._keep_transcript(running.call)
@@ -278,6 +301,7 @@ class Bridge(Intents):
         with self._lock:
             running = self._running
             status, problem = self._status, self._problem
+            renewing = self._next is not None
         recovery = self._recoveries.current if status != CONNECTED else None
         if running is None:
             return replace(
@@ -287,7 +311,8 @@ class Bridge(Intents):
                 mic_frames=self._mic_frames,
                 recovery=recovery,
             )
-        return replace(running.call.snapshot(status, problem, self._mic_frames), recovery=recovery)
+        snap = running.call.snapshot(status, problem, self._mic_frames)
+        return replace(snap, recovery=recovery, renewing=renewing)
 
     def meters(self, seconds: float = 30.0) -> Meters | None:
         """Levels and the VAD timeline of the last ``seconds`` of the current call (or of
@@ -334,6 +359,7 @@ class Bridge(Intents):
             if status == ERROR or wait_s is not None:
                 self._running = None
         if status == ERROR or wait_s is not None:
+            self._drop_next()
             running.call.finish(ERROR, reason)
             self._keep_transcript(running.call)
             running.thread.request_stop()

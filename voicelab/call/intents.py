@@ -32,6 +32,8 @@ class Running:
 
     call: UpstreamCall
     thread: CallThread
+    number: int = 0  # the call's number in this process (carried item ids name it)
+    history_id: str | None = None  # where the history keeps it (None: not kept)
 
 
 class Intents:

@@ -38,6 +38,8 @@ class Snapshot:
     responses: tuple[ResponseUsage, ...] = ()
     item_times: dict[str, float] = field(default_factory=dict)  # item id -> monotonic time
     recovery: Recovery | None = None  # the attempt under way to carry a lost call
+    expires_at: float | None = None  # when the call's session ends (wall time)
+    renewing: bool = False  # the next call of a renewal is open, waiting for a pause
 
     def latency_of_reply(self, item_id: str) -> TurnLatency | None:
         """The turn whose answer is ``item_id``."""

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import av
 
-from voicelab.call import problems
+from voicelab.call import problems, renewal
 from voicelab.call.call_thread import first
 from voicelab.call.carry_over import CarryOver
 from voicelab.call.metering import CallMeters
@@ -80,9 +80,11 @@ class UpstreamCall:
         report: Report,
         options: CallOptions,
         extra_observers: Iterable[Observer] = (),
+        standby: bool = False,
     ) -> None:
+        """A ``standby`` call comes up, then waits silent until ``take_over`` (the next
+        call of a renewal): nothing carried, no watchdog, no audio to the browser."""
         self.target = target
-        self.config = config
         self.config = config
         self.session = config.to_session(target.backend)
         self.carry = carry
@@ -116,6 +118,12 @@ class UpstreamCall:
         self.call_id: str | None = None
         self.ice_state = "new"
         self.started_at = time.perf_counter()
+        self.standby = standby
+        #: When the session ends (wall time), from ``session.created``.
+        self.expires_at: float | None = None
+        self.up_at: float | None = None  # when it was (wall time, as ``expires_at``)
+        #: Called on the call's loop a few times a second while it is up (the renewal).
+        self.on_tick: Callable[[], None] = lambda: None
         self.connect_ms: float | None = None
         # Bound to the call's loop at its first wait there (Python >= 3.10), not to this thread.
         self._created = asyncio.Event()
@@ -181,6 +189,7 @@ class UpstreamCall:
             connect_ms=self.connect_ms,
             mic_frames=mic_frames,
             live=live,
+            expires_at=self.expires_at,
             **measured,
         )
 
@@ -285,7 +294,7 @@ class UpstreamCall:
             self._send_update(due)
 
     def on_audio(self, frame: av.AudioFrame) -> None:
-        if self.playback.discarding:
+        if self.playback.discarding or self.standby:
             return
         loud = self.output.put(frame)  # as decoded: packed s16 stereo 48 kHz, no conversion
         self.measures.answer_audio(loud, self.stream.lock)
@@ -322,14 +331,44 @@ class UpstreamCall:
 
     def _on_created(self) -> None:
         self.connect_ms = (time.perf_counter() - self.started_at) * 1000.0
+        self.up_at = time.time()
+        self.expires_at = renewal.expires_at(self.session_state.session, self.up_at)
+        if not self.standby:
+            self._begin()
+        self._created.set()
+        if self.call_id is not None:  # else the setup has not returned yet: it reports
+            self.report(CONNECTED, None)
+
+    def _begin(self) -> None:
+        """The call takes the conversation: the earlier turns go in, the watch begins."""
         if self.relay is not None:
             self.relay.drop_queued()  # audio from before the call existed is stale
         self.watchdog.start()
         for event in self.carry.events():  # the earlier conversation, oldest first
             self._send_quietly(event)
-        self._created.set()
-        if self.call_id is not None:  # else the setup has not returned yet: it reports
-            self.report(CONNECTED, None)
+
+    def take_over(self, carry: CarryOver) -> None:
+        """A standby call becomes the call (from the bridge, on any thread): its transcript
+        starts with the conversation now, before the page reads it. ``activate`` follows on
+        the call's loop."""
+        with self.stream.lock:
+            self.carry = carry
+            self.transcript.carry(carry.shown, hidden=carry.hidden_ids)
+
+    def activate(self, config: SessionConfig) -> None:
+        """On the loop, after ``take_over``: the earlier turns go in, and settings changed
+        while this call stood by follow."""
+        self.standby = False
+        self._begin()
+        self.debounce_settings(config)
+
+    def between_turns(self) -> bool:
+        """A pause in the conversation (no one speaking, nothing playing or pending, every
+        turn final): where a renewal may switch calls without cutting anyone off."""
+        with self.stream.lock:
+            quiet = self.measures.activity.now(self.measures.model_audible()) == "listening"
+            final = all(t.final for t in self.transcript.turns())
+        return quiet and final and not self.responses.running and not self.output.queued_frames
 
     def _cut_playback(self) -> None:
         """Drop what the browser has not been sent, and tell the server where the user
@@ -398,9 +437,10 @@ class UpstreamCall:
         """Until stopped: end the call if the browser leg or the upstream dies."""
         while not stop.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.5)
+                await asyncio.wait_for(stop.wait(), 0.2)
             if stop.is_set():
                 return
+            self.on_tick()
             problem = self.watchdog.problem(self.ice_state, time.monotonic())
             if problem is not None:
                 self.report(ERROR, problem)
