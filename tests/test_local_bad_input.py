@@ -322,6 +322,7 @@ async def test_call_ends_at_the_maximum_duration():
     [
         (400, "refused"),
         (401, "API key was rejected"),
+        (403, "may not use the Realtime API (403)"),
         (429, "Rate limited"),
         (500, "failed"),
         (503, "failed"),

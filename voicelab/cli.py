@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from voicelab.local.faults import SDP_FAULTS, Faults
+from voicelab.local.faults import GARBAGE, SDP_FAULTS, Faults
 from voicelab.local.responder import ChatCompletionsResponder, LocalResponder, Responder
 from voicelab.local.server import ServerOptions, run_forever
 
@@ -19,7 +19,10 @@ def _serve_local(args: argparse.Namespace) -> int:
             sdp_delay_s=args.fault_sdp_delay,
             drop_after_s=args.fault_drop_after,
             malformed_every=args.fault_malformed_every,
+            garbage=args.fault_garbage,
             synth_delay_s=args.fault_synth_delay,
+            ice_unreachable=args.fault_ice_unreachable,
+            close_channel_after_s=args.fault_close_channel_after,
         )
     except ValueError as exc:
         print(f"voicelab serve-local: {exc}", file=sys.stderr)
@@ -61,7 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--fault-sdp-delay", type=float, default=0.0, metavar="SECONDS")
     faults.add_argument("--fault-drop-after", type=float, metavar="SECONDS")
     faults.add_argument("--fault-malformed-every", type=int, metavar="N")
+    faults.add_argument(
+        "--fault-garbage", choices=sorted(GARBAGE), default="malformed", help="what N-th sends"
+    )
     faults.add_argument("--fault-synth-delay", type=float, default=0.0, metavar="SECONDS")
+    faults.add_argument("--fault-ice-unreachable", action="store_true")
+    faults.add_argument("--fault-close-channel-after", type=float, metavar="SECONDS")
     serve.set_defaults(handler=_serve_local)
     return parser
 

@@ -83,6 +83,7 @@ class Bridge(Intents, Renewals):
         prices: PriceTable | None = None,
         recovery: RecoveryPolicy | None = None,
         renewal: RenewalPolicy | None = None,
+        answer_stall_s: float = 30.0,
     ) -> None:
         """``connector`` builds each call's transport (WebRTC unless given); ``observers``
         builds extra observers of each call's events, after the built-in ones; ``prices``
@@ -94,6 +95,7 @@ class Bridge(Intents, Renewals):
             session_created_timeout_s=session_created_timeout_s,
             settings_debounce_s=settings_debounce_s,
             prices=prices,
+            answer_stall_s=answer_stall_s,
         )
         self.connector = connector or WebRtcConnector(signaling_timeout_s)
         self.observers = observers

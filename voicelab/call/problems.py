@@ -17,6 +17,11 @@ def start_first(why: str) -> str:
 
 
 def stuck(ice_state: str) -> str:
+    if ice_state == "failed":
+        return (
+            "The media connection to the Realtime service could not be made (ICE failed): "
+            "outbound UDP is probably blocked on this server."
+        )
     return (
         f"The media connection to the Realtime service is stuck in '{ice_state}': outbound "
         "UDP is probably blocked on this server."
@@ -41,6 +46,13 @@ def over_spend_cap(spent_usd: float, cap_usd: float) -> str:
     return (
         f"This call reached an estimated ${spent_usd:.4f}, over its ${cap_usd:.4f} spend cap, "
         "so it was ended; raise the cap in the sidebar and press Start to go on."
+    )
+
+
+def answer_stalled(stall_s: float) -> str:
+    return (
+        f"The model's answer stalled (nothing arrived for {stall_s:g} s), so it was "
+        "stopped; ask again."
     )
 
 

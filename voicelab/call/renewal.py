@@ -41,6 +41,8 @@ class RenewalPolicy:
     force_s: float = 3.0
     #: A next call that could not be opened is tried again after this long.
     retry_s: float = 10.0
+    #: Off: the server's limit ends the call as a lost one, and the recovery carries it on.
+    enabled: bool = True
 
     def opens_at(self, created_at: float, expires_at: float) -> float:
         return max(expires_at - self.lead_s, created_at + (expires_at - created_at) / 2)
@@ -93,7 +95,9 @@ class Renewals:
         """When the cap nears, open the next call; once it is up, switch in the first pause
         (or at the last moment)."""
         call, now = running.call, time.time()
-        if call.expires_at is None or call.up_at is None or call.standby:
+        if not self.renewal.enabled or call.expires_at is None or call.up_at is None:
+            return
+        if call.standby:
             return
         with self._lock:
             if self._running is not running:

@@ -67,6 +67,8 @@ class CallOptions:
     session_created_timeout_s: float = 15.0
     settings_debounce_s: float = 0.3
     prices: PriceTable | None = None  # the shipped table unless given
+    #: A running answer from which no event and no sound has come for this long is stopped.
+    answer_stall_s: float = 30.0
 
 
 class UpstreamCall:
@@ -128,6 +130,7 @@ class UpstreamCall:
         # Bound to the call's loop at its first wait there (Python >= 3.10), not to this thread.
         self._created = asyncio.Event()
         self._update_timer: asyncio.TimerHandle | None = None
+        self._progress_at = time.monotonic()  # the last event, or sound of the model's
 
     def _observers(self) -> list[Observer]:
         """Every observer of the call's events, in the order each event reaches them (the
@@ -280,6 +283,7 @@ class UpstreamCall:
 
     def on_event(self, event: ServerEvent) -> None:
         """A handler error must never reach the transport (it would close it)."""
+        self._progress_at = time.monotonic()
         if not self.stream.dispatch("received", self.redact(event)):
             self._note_unshown()
         try:
@@ -297,6 +301,8 @@ class UpstreamCall:
         if self.playback.discarding or self.standby:
             return
         loud = self.output.put(frame)  # as decoded: packed s16 stereo 48 kHz, no conversion
+        if loud:
+            self._progress_at = time.monotonic()
         self.measures.answer_audio(loud, self.stream.lock)
 
     def on_state(self, state: str) -> None:
@@ -428,10 +434,22 @@ class UpstreamCall:
         up = await first(created, stop, timeout)
         created.cancel()
         if not up and not stop.is_set():
-            if self.ice_state in ("new", "checking"):
+            if self.ice_state in ("new", "checking", "failed"):
                 self.report(ERROR, problems.stuck(self.ice_state))
             else:
                 self.report(ERROR, problems.never_created(timeout))
+
+    def _stop_stalled_answer(self, now: float) -> None:
+        """An answer that never finishes must not hold the conversation: it is cancelled,
+        once per stall, and said so."""
+        stall_s = self.options.answer_stall_s
+        if not self.responses.running or now - self._progress_at < stall_s:
+            return
+        self._progress_at = now
+        log.warning("an answer stalled for %.0f s: cancelling it", stall_s)
+        self._send_quietly(client_events.response_cancel(best_effort=True))
+        with self.stream.lock:
+            self.transcript.note_error(problems.answer_stalled(stall_s))
 
     async def _watch(self, stop: asyncio.Event) -> None:
         """Until stopped: end the call if the browser leg or the upstream dies."""
@@ -441,6 +459,7 @@ class UpstreamCall:
             if stop.is_set():
                 return
             self.on_tick()
+            self._stop_stalled_answer(time.monotonic())
             problem = self.watchdog.problem(self.ice_state, time.monotonic())
             if problem is not None:
                 self.report(ERROR, problem)

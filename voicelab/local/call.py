@@ -103,9 +103,12 @@ class RealtimeCall:
         self._timers.append(loop.call_later(self.max_duration_s, self._expire))
         if self.faults.drop_after_s is not None:
             self._timers.append(loop.call_later(self.faults.drop_after_s, self._drop))
-        return self.pc.localDescription.sdp.replace(
+        sdp = self.pc.localDescription.sdp.replace(
             _AIORTC_MAX_MESSAGE, f"a=max-message-size:{ADVERTISED_MAX_MESSAGE}"
         )
+        if self.faults.ice_unreachable:  # nothing answers the client's checks
+            self.spawn(self.pc.close())
+        return self.faults.unreachable(sdp)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """A task of this call: cancelled when it ends, its failure logged."""
@@ -129,6 +132,11 @@ class RealtimeCall:
         self._channel.channel = channel
         channel.on("message", lambda message: handlers.handle(self, message))
         self.send({"type": "session.created", "session": self.session.snapshot()})
+        if self.faults.close_channel_after_s is not None:
+            close = asyncio.get_running_loop().call_later(
+                self.faults.close_channel_after_s, channel.close
+            )
+            self._timers.append(close)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio":

@@ -5,9 +5,12 @@ than living in it."""
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, Protocol
 
 from voicelab.protocol.ids import new_id
+
+log = logging.getLogger(__name__)
 
 
 class Sender(Protocol):
@@ -32,9 +35,12 @@ class ChannelSender:
         return self.channel is not None and self.channel.readyState == "open"
 
     def send(self, event: dict[str, Any]) -> None:
-        if self.is_open:
-            self.channel.send(json.dumps({"event_id": new_id("event"), **event}))
+        self.send_raw(json.dumps({"event_id": new_id("event"), **event}))
 
     def send_raw(self, data: str) -> None:
-        if self.is_open:
+        if not self.is_open:
+            return
+        try:
             self.channel.send(data)
+        except ValueError as exc:  # longer than the client takes: it never gets it
+            log.warning("an event was not sent: %s", exc)

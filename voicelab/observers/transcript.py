@@ -249,7 +249,13 @@ class Transcript:
             self._errors.append(error_text(event))
 
     def _malformed(self, event: Mapping[str, Any]) -> None:
-        self._errors.append("The server sent a message that is not a valid event; ignored it.")
+        size = event.get("size")
+        if isinstance(size, int):
+            self._errors.append(
+                f"The server sent an event too large to handle ({size // 1024} KB); ignored it."
+            )
+        else:
+            self._errors.append("The server sent a message that is not a valid event; ignored it.")
 
 
 _HANDLERS = {

@@ -25,6 +25,9 @@ _NAME_ALIASES = {"conversation.item.created": "conversation.item.added"}
 
 #: Our own event type for a message that is not a JSON object; never sent by a server.
 MALFORMED = "voicelab.malformed_event"
+#: A message longer than this is not parsed, let alone kept in the event log: no real event
+#: comes near it (the longest answers' response.done are tens of kilobytes).
+MAX_EVENT_CHARS = 128 * 1024
 
 
 def ga_type(kind: str) -> str:
@@ -39,6 +42,8 @@ def ga_type(kind: str) -> str:
 def parse(message: str | bytes) -> ServerEvent:
     """One message as a GA-named event; garbage becomes a ``MALFORMED`` event rather than
     an exception, so one bad message never ends a call."""
+    if len(message) > MAX_EVENT_CHARS:
+        return {"type": MALFORMED, "raw": str(message[:200]), "size": len(message)}
     try:
         event = wire_json.loads(message)
     except ValueError:

@@ -53,6 +53,7 @@ class WebRtcTransport:
         self.pc.addTransceiver(self.mic, direction="sendrecv")
         self.channel = self.pc.createDataChannel("oai-events")
         self.channel.on("message", self._on_message)
+        self.channel.on("close", self._state_changed)
         self.pc.on("track", self._on_track)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         try:
@@ -81,9 +82,14 @@ class WebRtcTransport:
 
     @property
     def state(self) -> str:
-        """ICE's view, unless the whole connection has failed or closed."""
+        """ICE's view, unless the whole connection has failed or closed, or the event
+        channel has (a call without its events cannot go on)."""
         state = self.pc.connectionState
-        return state if state in ("failed", "closed") else self.pc.iceConnectionState
+        if state in ("failed", "closed"):
+            return state
+        if self.channel is not None and self.channel.readyState == "closed":
+            return "closed"
+        return self.pc.iceConnectionState
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio":
