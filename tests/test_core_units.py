@@ -462,6 +462,25 @@ def test_the_fast_audio_level_is_aiortcs_and_its_senders_use_it():
     assert rtp.compute_audio_level_dbov is rtp_level.audio_level_dbov
 
 
+def test_consent_checks_wait_for_a_busy_peer_and_aioice_still_does_what_they_replace():
+    import inspect
+
+    from aioice import ice
+
+    from voicelab.media import patches
+
+    original = inspect.getsource(patches.AIOICE_QUERY_CONSENT)
+    assert "retransmissions=0" in original and "CONSENT_FAILURES" in original
+    ours = inspect.getsource(patches.query_consent)
+    # The same steps as aioice's, but each check retransmitted.
+    for step in ("build_request(pair, nominate=False)", "self._nominated.values()", "close()"):
+        assert step in original and step in ours, step
+    assert hasattr(ice.Connection, "_Connection__log_info")
+    assert "self.query_consent()" in inspect.getsource(ice.Connection.connect)
+    patches.install()
+    assert ice.Connection.query_consent is patches.query_consent
+
+
 def test_after_install_no_webrtc_observer_watches_navigation_and_its_hook_still_exists():
     """The hook streamlit-webrtc's observers read the page with; a page change ends the
     call if an upgrade moves it (the browser test proves the call survives one)."""

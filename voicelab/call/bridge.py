@@ -327,7 +327,8 @@ class Bridge(Intents, Renewals):
         if running is None or running.call.relay is None:
             return None
         output = self._output
-        return DelayFigures(running.call.relay.delays, output.delays if output else None)
+        relay = running.call.relay
+        return DelayFigures(relay.delays, output.delays if output else None, relay.overflowed)
 
     def events(self, kind: str | None = None) -> tuple[Logged, ...]:
         """The protocol events of the current call (or of the one that just ended)."""
@@ -349,6 +350,7 @@ class Bridge(Intents, Renewals):
             if status == CONNECTED:
                 self._recoveries.connected()
             elif status == ERROR:
+                log.info("call %s ended: %s", running.call.call_id, problem)
                 lost, error = problem == problems.CONNECTION_LOST, running.call.setup_error
                 wait_s = self._recoveries.after_end(lost, error)
                 if wait_s is not None:

@@ -68,3 +68,4 @@ class DelayFigures:
 
     uplink: DelayStats
     downlink: DelayStats | None
+    uplink_overflowed: int = 0  # microphone frames the uplink's bound pushed out unsent

@@ -306,6 +306,8 @@ class UpstreamCall:
         self.measures.answer_audio(loud, self.stream.lock)
 
     def on_state(self, state: str) -> None:
+        if state != self.ice_state:
+            log.info("call %s: %s -> %s", self.call_id, self.ice_state, state)
         self.ice_state = state
 
     def _note_unshown(self) -> None:

@@ -1,5 +1,5 @@
-"""The core's one patch of a library, installed at start-up (the app, the local server):
-aiortc's RFC 6465 audio level, vectorised.
+"""The core's patches of libraries, installed at start-up (the app, the local server):
+aiortc's RFC 6465 audio level, vectorised, and ICE consent checks that wait for a busy peer.
 
 aiortc stamps every audio frame it sends with its level (the ``ssrc-audio-level`` header
 extension), computed in a Python loop over the samples. In the app, with two senders at 50
@@ -13,10 +13,13 @@ the function up per frame.
 
 from __future__ import annotations
 
+import asyncio
 import math
+import random
 
 import av
 import numpy as np
+from aioice import ice, stun
 from aiortc import rtp
 
 MAX_SAMPLE = 32767
@@ -36,6 +39,46 @@ def audio_level_dbov(frame: av.AudioFrame) -> int:
     return round(min(max(20 * math.log10(rms), MIN_LEVEL), 0))
 
 
+#: aioice's own, kept so a test can check what it replaces is still what it was.
+AIOICE_QUERY_CONSENT = ice.Connection.query_consent
+#: Each consent check is sent again after 0.5 s and 1 s before it counts as failed.
+CONSENT_RETRANSMISSIONS = 2
+
+
+async def query_consent(self: ice.Connection) -> None:
+    """aioice's consent freshness (RFC 7675), with each check given 3.5 s instead of 0.5 s.
+
+    aioice sends a check every ~5 s with no retransmission and declares consent lost after
+    six in a row go unanswered within 0.5 s. A peer whose loop is busy answers every check,
+    late, and still loses its call: with ten calls on two cores the browser legs and the
+    upstream calls dropped this way while both ends were up (tests/test_isolation.py).
+    RFC 7675 asks only that consent expire 30 s after the last answer, which still holds:
+    six checks unanswered for 3.5 s each span that.
+    """
+    assert self.remote_password is not None
+    failures = 0
+    while True:
+        await asyncio.sleep(ice.CONSENT_INTERVAL * (0.8 + 0.4 * random.random()))
+        for pair in self._nominated.values():
+            request = self.build_request(pair, nominate=False)
+            try:
+                await pair.protocol.request(
+                    request,
+                    pair.remote_addr,
+                    integrity_key=self.remote_password.encode("utf8"),
+                    retransmissions=CONSENT_RETRANSMISSIONS,
+                )
+                failures = 0
+            except stun.TransactionError:
+                failures += 1
+            if failures >= ice.CONSENT_FAILURES:
+                self._Connection__log_info("Consent to send expired")  # type: ignore[attr-defined]
+                self._query_consent_task = None
+                return await self.close()
+
+
 def install() -> None:
-    """aiortc's sender looks the function up on ``aiortc.rtp`` for every frame."""
+    """aiortc's sender looks the level function up on ``aiortc.rtp`` for every frame;
+    aioice starts ``query_consent`` by name when a connection is up."""
     rtp.compute_audio_level_dbov = audio_level_dbov
+    ice.Connection.query_consent = query_consent  # type: ignore[method-assign]

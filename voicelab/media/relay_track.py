@@ -104,6 +104,7 @@ class FrameRelayTrack(MediaStreamTrack):
         self.filled = 0  # frames of silence sent because nothing had arrived
         self.skipped_s = 0.0  # RTP time jumped over in stalls
         self.trimmed = 0  # silent frames dropped to bring the stream back on the clock
+        self.overflowed = 0  # frames pushed out unsent by the bound (the oldest go first)
         self.cleared_frames = 0
         #: perf_counter time the last frame with sound in it went out (the idle upstream
         #: sends silence all the time, so "a frame went out" says nothing).
@@ -129,6 +130,8 @@ class FrameRelayTrack(MediaStreamTrack):
         with self._taking:
             if self._armed is not None:
                 self._place_mark(frame, position, loud)
+            if len(self._frames) == self._frames.maxlen:
+                self.overflowed += 1
             self._frames.append((frame, time.perf_counter(), position, loud))
             self._put_samples += frame.samples
         if self._loop is not None:
