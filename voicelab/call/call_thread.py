@@ -25,28 +25,6 @@ class LoopClosed(RuntimeError):
     """The call's loop has closed: the call is over."""
 
 
-class CallLoop(asyncio.SelectorEventLoop):
-    """A call's loop, which encodes the audio it sends itself. aiortc's sender hands every
-    20 ms frame to the loop's default executor to encode; for Opus that is ~0.1 ms of C,
-    while the hand-off wakes a pool thread and then this loop again, for each frame of each
-    call (with six calls, ~70 more threads in the process and the frames late: see
-    docs/performance.md). Everything else still goes to the executor (DNS lookups must)."""
-
-    #: Frames encoded on the loop (a test holds aiortc to the call it makes).
-    inline_encodes = 0
-
-    def run_in_executor(self, executor, func, *args):  # type: ignore[no-untyped-def]
-        if executor is None and getattr(func, "__qualname__", "") == "OpusEncoder.encode":
-            self.inline_encodes += 1
-            future = self.create_future()
-            try:
-                future.set_result(func(*args))
-            except Exception as exc:
-                future.set_exception(exc)
-            return future
-        return super().run_in_executor(executor, func, *args)
-
-
 class CallThread:
     def __init__(
         self,
@@ -58,7 +36,7 @@ class CallThread:
         ``request_stop``. ``on_crash`` is called (on the thread) if ``main`` raises."""
         self._main = main
         self._on_crash = on_crash
-        self.loop = CallLoop()
+        self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(
             target=self._run, name=f"{THREAD_PREFIX}{number}", daemon=True
         )
