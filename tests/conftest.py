@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import re
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import aioice.ice
 import pytest
@@ -27,6 +31,25 @@ async def serving(**options) -> AsyncIterator[LocalServer]:
         yield srv
     finally:
         await srv.stop()
+
+
+@contextlib.contextmanager
+def local_server_process(key: str, exit_after_s: int = 600) -> Iterator[str]:
+    """``voicelab serve-local`` in its own process, as a user would run it; yields its URL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voicelab", "serve-local", "--port", "0", "--api-key", key,
+         "--exit-after", str(exit_after_s)],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        url = re.search(r"http://\S+/v1", line)
+        assert url, f"server printed {line!r}"
+        yield url.group(0)
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 @pytest.fixture

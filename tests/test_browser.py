@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import Frame, Page, sync_playwright
 
+from tests.conftest import local_server_process
 from tests.speech import phrase, silence
 from voicelab.media.frames import WEBRTC_RATE
 
@@ -59,18 +60,8 @@ def write_wav(path: Path, samples: np.ndarray) -> None:
 @pytest.fixture(scope="module")
 def realtime_server() -> Iterator[str]:
     """``voicelab serve-local`` in its own process, as a user would run it."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "voicelab", "serve-local", "--port", "0", "--api-key", KEY,
-         "--exit-after", "600"],
-        stdout=subprocess.PIPE, text=True, cwd=ROOT,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    url = re.search(r"http://\S+/v1", line)
-    assert url, f"server printed {line!r}"
-    yield url.group(0)
-    proc.terminate()
-    proc.wait(10)
+    with local_server_process(KEY) as url:
+        yield url
 
 
 #: The app process behind each running app's URL (a test may kill one).

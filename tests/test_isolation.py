@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +23,7 @@ from starlette.testclient import TestClient
 
 from components.live import route
 from tests.browser_leg import BrowserLeg, until
-from tests.conftest import TEST_KEY
+from tests.conftest import TEST_KEY, local_server_process
 from tests.speech import silence
 from tests.test_bridge import assistants, session, target
 from voicelab.call import CONNECTED, Bridge
@@ -49,17 +47,8 @@ def codes(text: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "voicelab", "serve-local", "--port", "0", "--api-key", TEST_KEY,
-         "--exit-after", "300"],
-        stdout=subprocess.PIPE, text=True, cwd=ROOT,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    found = re.search(r"http://\S+/v1", proc.stdout.readline())
-    assert found, "the local server did not start"
-    yield found.group(0)
-    proc.terminate()
-    proc.wait(10)
+    with local_server_process(TEST_KEY, exit_after_s=300) as url:
+        yield url
 
 
 def calls_at(base_url: str) -> list[str]:

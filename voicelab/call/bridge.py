@@ -26,7 +26,7 @@ import av
 
 from voicelab.call import problems
 from voicelab.call.call_thread import THREAD_PREFIX, CallThread
-from voicelab.call.carry_over import MAX_CARRIED_TURNS, CarryOver, carried_to_model
+from voicelab.call.carry_over import CarryOver, carried, carried_to_model
 from voicelab.call.intents import Intents, Running
 from voicelab.call.recovery import Recoveries, Recovery, RecoveryPolicy
 from voicelab.call.renewal import RenewalPolicy, Renewals
@@ -242,7 +242,7 @@ class Bridge(Intents, Renewals):
 
     def carried_turns(self) -> tuple[Turn, ...]:
         """The conversation so far, as a new call would carry it over."""
-        return tuple(t for t in self.snapshot().turns if t.final)[-MAX_CARRIED_TURNS:]
+        return carried(self.snapshot().turns)
 
     def reconnect(self, target: Target, config: SessionConfig) -> int:
         """A new call for settings no update can change (the model, a voice already heard),

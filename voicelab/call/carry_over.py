@@ -19,6 +19,12 @@ from voicelab.protocol.items import text_message
 MAX_CARRIED_TURNS = 100
 
 
+def carried(turns: tuple[Turn, ...]) -> tuple[Turn, ...]:
+    """The turns of a call that a new one carries over: the final ones, the most recent
+    ``MAX_CARRIED_TURNS``."""
+    return tuple(t for t in turns if t.final)[-MAX_CARRIED_TURNS:]
+
+
 def carried_to_model(turn: Turn) -> bool:
     """Is an earlier turn re-sent to the model on reconnect? Only what was said in full."""
     return turn.status == "done" and bool(turn.text) and turn.text != NOT_TRANSCRIBED

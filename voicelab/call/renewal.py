@@ -9,19 +9,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from voicelab.call.carry_over import MAX_CARRIED_TURNS, CarryOver
+from voicelab.call.carry_over import CarryOver, carried
 from voicelab.call.snapshot import CONNECTED, ERROR, IDLE
 
 if TYPE_CHECKING:
     from voicelab.call.intents import Running
     from voicelab.call.upstream_call import UpstreamCall
-    from voicelab.observers.transcript import Turn
     from voicelab.protocol.session import SessionConfig
-    from voicelab.upstream.transport import Target
 
 log = logging.getLogger(__name__)
 
@@ -81,15 +79,8 @@ class Renewals:
     _next: Running | None  # the next call, standing by
     _next_up: bool  # … and up
     _next_tried_at: float
-
-    def _open(
-        self,
-        target: Target,
-        config: SessionConfig,
-        history: tuple[Turn, ...],
-        standby: bool = False,
-    ) -> Running:
-        raise NotImplementedError
+    #: ``Bridge._open(target, config, history, standby=False)``: a new call, not started.
+    _open: Callable[..., Running]
 
     def _renewal_tick(self, running: Running) -> None:
         """When the cap nears, open the next call; once it is up, switch in the first pause
@@ -144,8 +135,9 @@ class Renewals:
     def _switch(self, old: Running, new: Running) -> None:
         """The standing-by call becomes the call, with the conversation; the old one hangs
         up."""
-        history = tuple(t for t in old.call.snapshot(CONNECTED, None, 0).turns if t.final)
-        new.call.take_over(CarryOver.of(history[-MAX_CARRIED_TURNS:], new.number))
+        with old.call.stream.lock:
+            history = carried(old.call.transcript.turns())
+        new.call.take_over(CarryOver.of(history, new.number))
         with self._lock:
             if self._running is not old or self._next is not new:
                 return
