@@ -2,7 +2,8 @@
 
 Everything that speaks the protocol runs on this loop; other threads reach it only through
 ``call_soon`` (fire and forget) and ``run`` (wait for the result, bounded). When ``main``
-returns, every task left is cancelled and the loop is closed: nothing of a call outlives it.
+returns, every task left is cancelled and the loop is closed: nothing of a call outlives it,
+and the heap it freed goes back to the system (``native_memory``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+
+from voicelab.call import native_memory
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +96,7 @@ class CallThread:
             with contextlib.suppress(Exception):
                 self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self.loop.close()
+            native_memory.release()
 
     async def _guarded(self) -> None:
         self._stop = asyncio.Event()
