@@ -8,12 +8,16 @@ Three processes, so the measured one does only what the app does per call:
   (``_process_offer_coro``, SENDRECV, on the main loop as on Streamlit's), with Voice
   Lab's audio sink into a ``Bridge`` and the bridge's output track as the source, every
   observer running; or, for ``--mode echo``, the same peer sending the frames it receives
-  back unchanged;
+  back unchanged; ``--mode decoded`` is Voice Lab with its relay tracks sending decoded
+  frames (aiortc encodes them again) instead of the Opus packets they came as;
 * the upstream (``voicelab serve-local``) for the bridges.
 
 For each count of calls it prints the app side's CPU (per call too), its threads, the
 pages' received frame gaps (p99 over all calls, and the worst call's), microphone frames the
-uplinks' bounds pushed out, and calls lost. Nothing here is asserted.
+uplinks' bounds pushed out, calls up and lost, and the CPU the pages and the upstream took
+meanwhile ("rest": with the app's, what the two cores were asked for), and for Voice Lab
+the gaps between frames its output tracks sent ("sent p99": the app's own share of the
+pages' gaps, without what the starved pages and loopback add). Nothing here is asserted.
 
     python scripts/bench_capacity.py --calls 4 8 12 --seconds 30
 """
@@ -71,6 +75,10 @@ async def app_side(port: int, mode: str, upstream: str | None) -> None:
     from voicelab.protocol.session import SessionConfig
 
     patches.install()
+    if mode == "decoded":
+        from voicelab.media.relay_track import FrameRelayTrack
+
+        FrameRelayTrack.send_packets = False
     bridges: list[Bridge] = []
     ids: list[str | None] = []
     pcs = []
@@ -78,7 +86,7 @@ async def app_side(port: int, mode: str, upstream: str | None) -> None:
     async def offer(request: web.Request) -> web.Response:
         body = await request.json()
         bridge = None
-        if mode == "voicelab":
+        if mode != "echo":
             bridge = Bridge()
             bridges.append(bridge)
             bridge.start(Target(upstream or "", KEY, "local"), SessionConfig())
@@ -86,7 +94,9 @@ async def app_side(port: int, mode: str, upstream: str | None) -> None:
         pcs.append(pc)
         return web.json_response({"sdp": sdp})
 
-    async def stats(_: web.Request) -> web.Response:
+    async def stats(request: web.Request) -> web.Response:
+        last = int(request.query.get("last", "0"))
+        sent = [list(b.output_track().gaps.values)[-last:] for b in bridges if last]
         snaps = [b.snapshot() for b in bridges]
         if len(ids) < len(snaps):
             ids.extend(s.call_id for s in snaps[len(ids) :])
@@ -99,7 +109,14 @@ async def app_side(port: int, mode: str, upstream: str | None) -> None:
                 "threads": len(os.listdir("/proc/self/task")),
                 "connected": sum(1 for s in snaps if s.status == "connected"),
                 "lost": sum(1 for i, s in zip(ids, snaps, strict=True) if s.call_id != i),
-                "overflowed": sum(d.uplink_overflowed for d in delays if d is not None),
+                "overflowed": [
+                    [s.call_id, d.uplink_overflowed if d is not None else 0]
+                    for s, d in zip(snaps, delays, strict=True)
+                ],
+                "down": [f"{s.status}: {s.problem}" for s in snaps if s.status != "connected"],
+                "sent_gap_p99_ms": float(np.percentile(np.concatenate(sent), 99)) * 1000
+                if sent and any(sent)
+                else None,
             }
         )
 
@@ -141,7 +158,9 @@ def start(cmd: list[str], measured: bool = False) -> tuple[subprocess.Popen[str]
     return proc, proc.stdout.readline()
 
 
-async def measure(mode: str, calls: int, seconds: float, upstream: str | None) -> dict[str, Any]:
+async def measure(
+    mode: str, calls: int, seconds: float, upstream: str | None, server_pid: int
+) -> dict[str, Any]:
     from tests.speech import WEATHER, phrase
 
     port = free_port()
@@ -156,13 +175,16 @@ async def measure(mode: str, calls: int, seconds: float, upstream: str | None) -
         for i, page in enumerate(pages):
             await page.connect(url, i)
             talking.append(asyncio.ensure_future(talk(page, speech)))
+            await asyncio.sleep(0.5)  # visitors do not all press Start in the same second
         await asyncio.sleep(8.0)  # every call up and talking
         async with httpx.AsyncClient() as client:
+            rest = cpu_s(os.getpid()) + cpu_s(server_pid)
             before = (await client.get(f"{url}/stats")).json()
             since, t0 = time.monotonic(), time.monotonic()
             await asyncio.sleep(seconds)
-            after = (await client.get(f"{url}/stats")).json()
             wall = time.monotonic() - t0
+            after = (await client.get(f"{url}/stats", params={"last": int(wall * 50)})).json()
+            rest = cpu_s(os.getpid()) + cpu_s(server_pid) - rest
         gaps = [p.gaps_ms(since) for p in pages]
         every = np.concatenate(gaps) if gaps else np.array([])
         worst = max((float(np.percentile(g, 99)) for g in gaps if len(g)), default=float("nan"))
@@ -172,12 +194,18 @@ async def measure(mode: str, calls: int, seconds: float, upstream: str | None) -
             "calls": calls,
             "cpu_pct": cpu,
             "per_call_pct": cpu / calls,
+            "rest_pct": 100.0 * rest / wall,  # the pages and the upstream, on the same cores
             "threads": after["threads"],
             "gap_p99_ms": float(np.percentile(every, 99)) if len(every) else float("nan"),
             "worst_call_p99_ms": worst,
+            "sent_gap_p99_ms": after["sent_gap_p99_ms"],
             "frames_per_s": len(every) / wall / calls,
-            "overflowed": after["overflowed"],  # over each bridge's current call
+            # while measured, over the calls up at both ends of it
+            "overflowed": sum(
+                n - dict(before["overflowed"]).get(call, n) for call, n in after["overflowed"]
+            ),
             "connected": after["connected"],
+            "down": after["down"],
             "lost": after["lost"],
         }
     finally:
@@ -204,18 +232,22 @@ async def main(args: argparse.Namespace) -> None:
     try:
         print(
             f"{'mode':9} {'calls':>5} {'CPU %':>6} {'/call':>6} {'threads':>7} "
-            f"{'gap p99':>8} {'worst':>7} {'fps':>5} {'overfl':>6} {'up':>3} {'lost':>4}"
+            f"{'gap p99':>8} {'worst':>7} {'fps':>5} {'overfl':>6} {'up':>3} {'lost':>4} "
+            f"{'rest %':>6} {'sent p99':>8}"
         )
         for calls in args.calls:
             for mode in args.modes:
-                r = await measure(mode, calls, args.seconds, found.group(0))
-                up = r["connected"] if mode == "voicelab" else calls
+                r = await measure(mode, calls, args.seconds, found.group(0), server.pid)
+                up = r["connected"] if mode != "echo" else calls
                 print(
                     f"{r['mode']:9} {calls:5d} {r['cpu_pct']:6.1f} {r['per_call_pct']:6.1f} "
                     f"{r['threads']:7d} {r['gap_p99_ms']:8.1f} {r['worst_call_p99_ms']:7.1f} "
-                    f"{r['frames_per_s']:5.1f} {r['overflowed']:6d} {up:3d} {r['lost']:4d}",
+                    f"{r['frames_per_s']:5.1f} {r['overflowed']:6d} {up:3d} {r['lost']:4d} "
+                    f"{r['rest_pct']:6.1f} {r['sent_gap_p99_ms'] or float('nan'):8.1f}",
                     flush=True,
                 )
+                for down in r["down"]:
+                    print(f"    not up: {down}", flush=True)
     finally:
         server.terminate()
         server.wait(10)
@@ -227,7 +259,7 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--modes", nargs="+", default=["echo", "voicelab"])
     parser.add_argument("--role", choices=["pages", "app"], default="pages")
-    parser.add_argument("--mode", choices=["echo", "voicelab"], default="voicelab")
+    parser.add_argument("--mode", choices=["echo", "voicelab", "decoded"], default="voicelab")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--upstream")
     args = parser.parse_args()

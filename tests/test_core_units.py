@@ -4,6 +4,7 @@ playback bounds, the relay track, and the one private streamlit-webrtc attribute
 from __future__ import annotations
 
 import asyncio
+import fractions
 import inspect
 import json
 import time
@@ -270,7 +271,8 @@ def test_streamlit_webrtc_still_has_the_attribute_the_dead_start_workaround_clea
 
 
 async def test_relay_track_forwards_at_once_bounds_and_fills_gaps():
-    track = FrameRelayTrack(max_frames=3, gap_s=0.05)  # learns its loop at the first recv
+    # decoded frames out (packets=False), so the test can read them; the packets below
+    track = FrameRelayTrack(max_frames=3, gap_s=0.05, packets=False)  # learns its loop at recv
 
     def stereo(value: int) -> av.AudioFrame:
         frame = av.AudioFrame.from_ndarray(
@@ -285,6 +287,11 @@ async def test_relay_track_forwards_at_once_bounds_and_fills_gaps():
     await asyncio.sleep(0.01)
     got = [int((await track.recv()).to_ndarray()[0, 0]) for _ in range(3)]
     assert got == [3, 4, 5]  # the oldest two were dropped
+    assert track.overflowed == 2  # and counted: sending had begun
+    early = FrameRelayTrack(max_frames=3, packets=False)
+    for v in range(5):
+        early.put(stereo(v))  # before the far side pulls anything: stale, not an overflow
+    assert early.overflowed == 0 and early.queued_frames == 3
     assert gap.pts == 0
     assert track.forwarded == 3 and track.filled == 1
     assert track.delays.percentile_ms(50) < 50
@@ -382,7 +389,7 @@ async def test_after_a_stall_the_relay_jumps_rtp_time_over_it():
     """The loop blocked for 0.3 s (the GIL held elsewhere in the process): RTP time must show
     a gap. Run on, the frames after it would look late to the receiver, whose jitter buffer
     then holds that much more delay for seconds."""
-    track = FrameRelayTrack(gap_s=0.04)
+    track = FrameRelayTrack(gap_s=0.04, packets=False)
     first = await track.recv()
     spoken = av.AudioFrame.from_ndarray(
         np.full((1, 1920), 7, np.int16), format="s16", layout="stereo"
@@ -411,7 +418,7 @@ async def test_a_burst_of_silence_is_trimmed_back_to_the_clock_and_sound_never_i
         f.sample_rate = WEBRTC_RATE
         return f
 
-    track = FrameRelayTrack(max_frames=100, gap_s=0.04)
+    track = FrameRelayTrack(max_frames=100, gap_s=0.04, packets=False)
     await track.recv()  # the clock starts
     for _ in range(15):
         track.put(frame(0))
@@ -432,6 +439,43 @@ async def test_a_burst_of_silence_is_trimmed_back_to_the_clock_and_sound_never_i
     await track.recv()
     assert track.trimmed == before
     track.stop()
+
+
+async def test_a_decoded_frame_goes_out_as_the_packet_it_came_from():
+    """Forwarding re-encoded every frame: a libopus encode per frame and direction. The
+    decoder keeps each frame's packet, and the relay sends that packet; a frame made here
+    (no packet) is encoded by the track, and silence is libopus's own silent packet."""
+    from aiortc.codecs.opus import OpusDecoder, OpusEncoder
+    from aiortc.jitterbuffer import JitterFrame
+    from aiortc.rtcrtpsender import RTCRtpSender
+
+    from voicelab.media import patches
+    from voicelab.media.relay_track import SILENT_OPUS
+
+    patches.install()
+    tone = (np.sin(np.arange(960) * 0.07) * 8000).astype(np.int16)
+    made = av.AudioFrame.from_ndarray(np.repeat(tone, 2).reshape(1, -1), "s16", "stereo")
+    made.sample_rate, made.pts = WEBRTC_RATE, 0
+    packet = OpusEncoder().encode(made)[0][0]
+    decoded = OpusDecoder().decode(JitterFrame(packet, 0))
+    assert len(decoded) == 1 and decoded[0].opaque == packet  # the patched decoder
+
+    track = FrameRelayTrack(gap_s=0.02)
+    silent = await track.recv()
+    assert bytes(silent) == SILENT_OPUS and silent.pts == 0
+    assert OpusDecoder().decode(JitterFrame(bytes(silent), 0))[0].to_ndarray().max() == 0
+    track.put(decoded[0])
+    sent = await track.recv()
+    assert isinstance(sent, av.Packet) and bytes(sent) == packet and sent.pts == 960
+    assert sent.time_base == fractions.Fraction(1, WEBRTC_RATE)
+    made.opaque = None
+    track.put(made)  # made in this process: encoded by the track, and still the tone
+    own = await track.recv()
+    again = OpusDecoder().decode(JitterFrame(bytes(own), 0))[0].to_ndarray().reshape(-1)[::2]
+    assert track.encoded == 1 and own.pts == 1920 and np.abs(again).max() > 2000
+    track.stop()
+    # aiortc sends anything that is not a Frame through its encoder's pack(), not encode()
+    assert "self.__encoder.pack(data)" in inspect.getsource(RTCRtpSender._next_encoded_frame)
 
 
 def test_the_fast_audio_level_is_aiortcs_and_its_senders_use_it():

@@ -13,6 +13,11 @@ are dropped while a burst has put it more than 100 ms ahead.
 
 The queue is bounded and drops its oldest frames, and ``clear`` empties it: a stalled peer
 never grows memory, and after barge-in the user never hears stale speech.
+
+A frame decoded from Opus goes out as the packet it came from (``patches.decode_keeping_packet``
+keeps it): aiortc's sender packs an ``av.Packet`` as it is, where a frame costs a libopus
+encode on a pool thread. Silence is one constant packet; a frame with no packet (made in
+this process) is encoded here. Packets carry no RFC 6465 level, which nothing reads.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from collections import deque
 
 import av
 import numpy as np
+from aiortc.codecs.opus import OpusEncoder
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from voicelab.media.frames import (
@@ -45,6 +51,9 @@ log = logging.getLogger(__name__)
 _TIME_BASE = fractions.Fraction(1, WEBRTC_RATE)
 #: How far the stream may run ahead of the wall clock before silent frames are dropped.
 MAX_AHEAD_S = 0.1
+#: 20 ms of digital silence as libopus codes it (CELT, fullband, stereo): what aiortc's
+#: encoder makes of a frame of zeros.
+SILENT_OPUS = b"\xfc\xff\xfe"
 
 
 class DelayStats:
@@ -70,15 +79,23 @@ class FrameRelayTrack(MediaStreamTrack):
     """
 
     kind = "audio"
+    #: Send Opus packets (see the module's docstring); False sends decoded frames, for a
+    #: test that reads them or a benchmark's A/B.
+    send_packets = True
 
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop | None = None,
         max_frames: int = 25,
         gap_s: float = 0.04,
+        *,
+        packets: bool | None = None,
     ) -> None:
         super().__init__()
         self._loop = loop
+        self.packets = self.send_packets if packets is None else packets
+        self._encoder: OpusEncoder | None = None  # for frames that have no packet
+        self.encoded = 0  # frames that had to be encoded here
         # deque append/popleft/clear are atomic in CPython: safe across threads.
         # Each frame with when it arrived, where it starts in the stream of frames put, and
         # whether it has sound in it.
@@ -99,12 +116,17 @@ class FrameRelayTrack(MediaStreamTrack):
         self._clock = 0.0  # wall time at which sample 0 was due
         self._zeros = np.zeros((1, WEBRTC_FRAME_SAMPLES * 2), dtype=np.int16)
         self.delays = DelayStats()
+        #: Between one frame going out and the next: how evenly this process keeps the
+        #: far side fed, before the network and the far side's own load add theirs.
+        self.gaps = DelayStats()
+        self._sent_at = 0.0
         self.forwarded = 0  # frames of real audio sent
         self.forwarded_samples = 0
         self.filled = 0  # frames of silence sent because nothing had arrived
         self.skipped_s = 0.0  # RTP time jumped over in stalls
         self.trimmed = 0  # silent frames dropped to bring the stream back on the clock
-        self.overflowed = 0  # frames pushed out unsent by the bound (the oldest go first)
+        #: Frames pushed out unsent by the bound (the oldest go first) once sending began.
+        self.overflowed = 0
         self.cleared_frames = 0
         #: perf_counter time the last frame with sound in it went out (the idle upstream
         #: sends silence all the time, so "a frame went out" says nothing).
@@ -130,8 +152,8 @@ class FrameRelayTrack(MediaStreamTrack):
         with self._taking:
             if self._armed is not None:
                 self._place_mark(frame, position, loud)
-            if len(self._frames) == self._frames.maxlen:
-                self.overflowed += 1
+            if len(self._frames) == self._frames.maxlen and self._arrived is not None:
+                self.overflowed += 1  # counted once sending began: before, all is stale
             self._frames.append((frame, time.perf_counter(), position, loud))
             self._put_samples += frame.samples
         if self._loop is not None:
@@ -200,9 +222,26 @@ class FrameRelayTrack(MediaStreamTrack):
         resampler on the first frame and refuses any other layout after it."""
         frame = av.AudioFrame.from_ndarray(self._zeros, format="s16", layout="stereo")
         frame.sample_rate = WEBRTC_RATE
+        frame.opaque = SILENT_OPUS
         return frame
 
-    async def recv(self) -> av.AudioFrame:
+    def _packet(self, frame: av.AudioFrame) -> av.Packet:
+        """The Opus packet ``frame`` was decoded from, or ``frame`` encoded (on this loop:
+        such frames are rare, and one encoder keeps one stream's state)."""
+        payload = frame.opaque
+        if not isinstance(payload, bytes):
+            self.encoded += 1
+            payload = SILENT_OPUS
+            try:
+                if self._encoder is None:
+                    self._encoder = OpusEncoder()
+                encoded, _ = self._encoder.encode(frame)
+                payload = encoded[0] if encoded else SILENT_OPUS
+            except (av.FFmpegError, ValueError, AssertionError) as exc:  # not a dead sender
+                log.warning("a frame could not be encoded (%s); silence went instead", exc)
+        return av.Packet(payload)
+
+    async def recv(self) -> av.AudioFrame | av.Packet:
         if self.readyState != "live":
             raise MediaStreamError
         now = time.perf_counter()
@@ -264,5 +303,12 @@ class FrameRelayTrack(MediaStreamTrack):
                     self.remove_tap(tap)
         frame.pts = self._pts
         frame.time_base = _TIME_BASE
+        out = self._packet(frame) if self.packets else frame
+        out.pts = self._pts
+        out.time_base = _TIME_BASE
         self._pts += frame.samples
-        return frame
+        sent_at = time.perf_counter()
+        if self._sent_at:
+            self.gaps.add(sent_at - self._sent_at)
+        self._sent_at = sent_at
+        return out
