@@ -4,7 +4,7 @@ import contextlib
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 import aioice.ice
@@ -34,11 +34,15 @@ async def serving(**options) -> AsyncIterator[LocalServer]:
 
 
 @contextlib.contextmanager
-def local_server_process(key: str, exit_after_s: int = 600) -> Iterator[str]:
-    """``voicelab serve-local`` in its own process, as a user would run it; yields its URL."""
+def local_server_process(
+    key: str, exit_after_s: int = 600, port: int = 0, flags: Sequence[str] = ()
+) -> Iterator[str]:
+    """``voicelab serve-local`` in its own process, as a user would run it; yields its URL.
+    ``flags`` are more of its options (faults); a fixed ``port`` lets a server with other
+    flags take over the address an app was started with."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "voicelab", "serve-local", "--port", "0", "--api-key", key,
-         "--exit-after", str(exit_after_s)],
+        [sys.executable, "-m", "voicelab", "serve-local", "--port", str(port), "--api-key", key,
+         "--exit-after", str(exit_after_s), *flags],
         stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
     )  # fmt: skip
     try:

@@ -98,13 +98,74 @@ function browserError(frameSelector) {
   return alert?.textContent?.trim() || null;
 }
 
+// A microphone that goes away mid-call (unplugged, turned off, taken by another program)
+// ends its track with an `ended` event, which streamlit-webrtc does not listen for: the call
+// ended without a word (or went on with no voice until the silence watchdog ended it), and
+// the widget still offered Stop. So getUserMedia in its frame (same origin) is wrapped, and
+// every microphone track it opens is watched; stop(), which the widget's own Stop calls,
+// fires no `ended`. The wrapper goes in when the state view is drawn, and the frame is
+// looked at often, so that it goes back in if the frame reloads.
+const MIC_WATCH_MS = 100;
+
+function watchMicrophones(frameSelector) {
+  const media = document.querySelector(frameSelector)?.contentWindow?.navigator?.mediaDevices;
+  if (!media?.getUserMedia || media.getUserMedia.__voicelab) return;
+  const open = media.getUserMedia.bind(media);
+  const watched = (constraints) =>
+    open(constraints).then((stream) => {
+      for (const track of stream.getAudioTracks()) {
+        const lost = () => window.__voicelabMicLost?.(track);
+        track.addEventListener("ended", lost, { once: true });
+      }
+      return stream;
+    });
+  watched.__voicelab = true;
+  media.getUserMedia = watched;
+}
+
+// The widget's Stop button, while it shows one (a call is on).
+function stopButton(frameSelector) {
+  const frame = document.querySelector(frameSelector)?.contentDocument;
+  const buttons = [...(frame?.querySelectorAll("button") ?? [])];
+  return buttons.find((b) => b.textContent.trim() === "Stop") ?? null;
+}
+
+// A lost microphone is told to Python, which hangs the call up and says so; then the
+// widget's Stop is pressed, so that its button offers Start again and a new Start opens the
+// microphone afresh. Not at once: the rerun of Stop's click could overtake the report's, and
+// the report was lost (4 times in 14). So Stop waits for the feed to show the call over with
+// a sentence; the report goes again if none comes, and Stop is pressed in the end anyway.
+const RESEND_MS = 1500;
+const STOP_LATEST_MS = 6000;
+
 function stateView(root, data, setTriggerValue) {
+  window.__voicelabMicWatch ??= setInterval(() => watchMicrophones(data.frame), MIC_WATCH_MS);
+  watchMicrophones(data.frame);
+  const report = (loss) => {
+    loss.sentAt = Date.now();
+    setTriggerValue("mic_lost", { device: loss.device, at: loss.at });
+  };
+  window.__voicelabMicLost = (track) => {
+    if (!stopButton(data.frame)) return; // not in a call: a Start will say what is wrong
+    window.__voicelabMicLoss = { device: track.label, at: Date.now(), sentAt: 0 };
+    report(window.__voicelabMicLoss);
+  };
+  const settleMicLoss = (feed) => {
+    const loss = window.__voicelabMicLoss; // kept on window: the report reruns the page
+    if (!loss) return;
+    const now = Date.now();
+    if ((!feed.active && feed.state.problem) || now - loss.at > STOP_LATEST_MS) {
+      window.__voicelabMicLoss = null;
+      stopButton(data.frame)?.click();
+    } else if (now - loss.sentAt > RESEND_MS) report(loss);
+  };
   const badge = element(root, "div", "vl-badge");
   const more = element(root, "details", "vl-details");
   element(more, "summary").textContent = "Details";
   const line = element(more, "div", "vl-caption");
   const problems = element(root, "div");
   return (feed) => {
+    settleMicLoss(feed);
     const raw = browserError(data.frame);
     if (raw !== (window.__voicelabBrowserError ?? null)) {
       window.__voicelabBrowserError = raw; // once per error; again if it comes back later

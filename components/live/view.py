@@ -27,32 +27,48 @@ _COMPONENT = st.components.v2.component(
 )
 
 
+def _nothing() -> None:
+    """The callback of a trigger a view does not send."""
+
+
 def _mount(
-    bridge: Bridge, key: str, on_browser_error: Callable[[], None] | None = None, **data: Any
+    bridge: Bridge,
+    key: str,
+    on_browser_error: Callable[[], None] = _nothing,
+    on_mic_lost: Callable[[], None] = _nothing,
+    **data: Any,
 ) -> Any:
     url = route.url(config.get_option("server.baseUrlPath"), bridge)
     return _COMPONENT(
         key=key,
         data={"url": url, **data},
-        on_changed_change=lambda: None,
-        on_browser_error_change=on_browser_error or (lambda: None),
+        on_changed_change=_nothing,
+        on_browser_error_change=on_browser_error,
+        on_mic_lost_change=on_mic_lost,
     )
 
 
 def state(bridge: Bridge) -> None:
     """The call's state in plain words, its technical line one click away, its problems;
-    and what the browser could not do (the microphone blocked, missing, in use), said in
-    the same place."""
+    and what the browser could not do (the microphone blocked, missing, in use, or gone
+    mid-call), said in the same place."""
 
     def browser_error() -> None:
         raw = app_state.trigger(_STATE_KEY, "browser_error")
         if raw:
             bridge.refuse(problems.browser_media(str(raw)))
 
+    def mic_lost() -> None:
+        # The view presses the widget's Stop once the feed shows this; it may be sent twice.
+        if app_state.trigger(_STATE_KEY, "mic_lost"):
+            bridge.stop()
+            bridge.refuse(problems.MICROPHONE_LOST)
+
     _mount(
         bridge,
         _STATE_KEY,
         on_browser_error=browser_error,
+        on_mic_lost=mic_lost,
         view="state",
         frame=patches.WEBRTC_FRAME,
     )

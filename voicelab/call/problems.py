@@ -87,6 +87,12 @@ BROWSER_MEDIA = {
 }
 INSECURE_PAGE = BROWSER_MEDIA["SecurityError"]
 
+#: The microphone's track ended mid-call: the device went away, not the visitor's Stop.
+MICROPHONE_LOST = (
+    "The microphone stopped during the call: it was unplugged, turned off or taken by "
+    "another program. Plug it in or pick another under Select device, then press Start."
+)
+
 
 def browser_media(raw: str) -> str:
     """A failed getUserMedia (as streamlit-webrtc shows it: "NotAllowedError: Permission
