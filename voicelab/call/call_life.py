@@ -67,7 +67,10 @@ class CallLife:
     async def run(self, stop: asyncio.Event) -> None:
         """Connect, watch, hang up: returns when the call is over."""
         self.relay = FrameRelayTrack(
-            asyncio.get_running_loop(), max_frames=self.options.mic_queue_frames, gap_s=UPLINK_GAP_S
+            asyncio.get_running_loop(),
+            max_frames=self.options.mic_queue_frames,
+            gap_s=UPLINK_GAP_S,
+            packets=False,  # frames, for any transport; the WebRTC one asks for packets
         )
         taps: list[CallMeters | CallRecorder] = [self.measures]
         if self.recorder is not None:

@@ -16,6 +16,7 @@ from typing import Any
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from voicelab.media.relay_track import FrameRelayTrack
 from voicelab.protocol import server_events
 from voicelab.protocol.client_events import ClientEvent, encode
 from voicelab.upstream import signaling
@@ -36,6 +37,8 @@ class WebRtcTransport:
         self.target = target
         self.session = session
         self.mic = mic
+        if isinstance(mic, FrameRelayTrack):
+            mic.packets = True  # aiortc's sender passes Opus packets on as they came
         self.listener = listener
         self.signaling_timeout_s = signaling_timeout_s
         # No STUN: both OpenAI and the local server answer with host candidates, and a
