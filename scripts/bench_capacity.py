@@ -75,10 +75,9 @@ async def app_side(port: int, mode: str, upstream: str | None) -> None:
     from voicelab.protocol.session import SessionConfig
 
     patches.install()
-    if mode == "decoded":
-        from voicelab.media.relay_track import FrameRelayTrack
+    from voicelab.media.relay_track import FrameRelayTrack
 
-        FrameRelayTrack.send_packets = False
+    FrameRelayTrack.send_packets = mode == "voicelab"  # packets passed through, or frames
     bridges: list[Bridge] = []
     ids: list[str | None] = []
     pcs = []

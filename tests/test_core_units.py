@@ -460,7 +460,7 @@ async def test_a_decoded_frame_goes_out_as_the_packet_it_came_from():
     decoded = OpusDecoder().decode(JitterFrame(packet, 0))
     assert len(decoded) == 1 and decoded[0].opaque == packet  # the patched decoder
 
-    track = FrameRelayTrack(gap_s=0.02)
+    track = FrameRelayTrack(gap_s=0.02, packets=True)
     silent = await track.recv()
     assert bytes(silent) == SILENT_OPUS and silent.pts == 0
     assert OpusDecoder().decode(JitterFrame(bytes(silent), 0))[0].to_ndarray().max() == 0

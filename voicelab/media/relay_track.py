@@ -79,9 +79,10 @@ class FrameRelayTrack(MediaStreamTrack):
     """
 
     kind = "audio"
-    #: Send Opus packets (see the module's docstring); False sends decoded frames, for a
-    #: test that reads them or a benchmark's A/B.
-    send_packets = True
+    #: Send Opus packets (see the module's docstring). Off until two full-suite failures
+    #: seen with it on (tests/test_isolation.py, tests/test_barge_in.py's fit) are
+    #: understood; the capacity benchmark turns it on (docs/performance.md).
+    send_packets = False
 
     def __init__(
         self,

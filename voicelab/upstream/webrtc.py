@@ -38,7 +38,7 @@ class WebRtcTransport:
         self.session = session
         self.mic = mic
         if isinstance(mic, FrameRelayTrack):
-            mic.packets = True  # aiortc's sender passes Opus packets on as they came
+            mic.packets = FrameRelayTrack.send_packets  # aiortc packs Opus packets as they are
         self.listener = listener
         self.signaling_timeout_s = signaling_timeout_s
         # No STUN: both OpenAI and the local server answer with host candidates, and a
