@@ -240,7 +240,9 @@ class FrameRelayTrack(MediaStreamTrack):
                 payload = encoded[0] if encoded else SILENT_OPUS
             except (av.FFmpegError, ValueError, AssertionError) as exc:  # not a dead sender
                 log.warning("a frame could not be encoded (%s); silence went instead", exc)
-        return av.Packet(payload)
+        packet = av.Packet(payload)
+        packet.pts, packet.time_base = frame.pts, frame.time_base
+        return packet
 
     async def recv(self) -> av.AudioFrame | av.Packet:
         if self.readyState != "live":
@@ -305,8 +307,6 @@ class FrameRelayTrack(MediaStreamTrack):
         frame.pts = self._pts
         frame.time_base = _TIME_BASE
         out = self._packet(frame) if self.packets else frame
-        out.pts = self._pts
-        out.time_base = _TIME_BASE
         self._pts += frame.samples
         sent_at = time.perf_counter()
         if self._sent_at:
