@@ -282,7 +282,11 @@ def connected(text: str) -> bool:
 
 def call_details(page: Page) -> str:
     """The technical line behind the state words (in a closed expander: in the DOM)."""
-    return page.locator(".st-key-call-bar").text_content() or ""
+    return page.locator(".st-key-call-bar").evaluate(
+        "bar => { const copy = bar.cloneNode(true);"
+        " copy.querySelectorAll('style').forEach(style => style.remove());"
+        " return copy.textContent; }"
+    )
 
 
 #: The chat avatars' icon names, part of each turn's text on the page.

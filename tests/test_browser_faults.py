@@ -99,11 +99,17 @@ def no_traceback(page: Page, app: App) -> None:
     assert "Traceback" not in log, log[-3000:]
 
 
-def until(check: Callable[[], object], within_s: float, what: str, every_s: float = 0.1):
-    """``check()``'s first truthy answer, polled every ``every_s``."""
+def until(
+    check: Callable[[], object],
+    within_s: float,
+    what: str | Callable[[], str],
+    every_s: float = 0.1,
+):
+    """``check()``'s first truthy answer, polled every ``every_s``; ``what`` says what did
+    not happen (a callable is asked at the deadline, to describe the page as it is then)."""
     deadline = time.monotonic() + within_s
     while not (answer := check()):
-        assert time.monotonic() < deadline, what
+        assert time.monotonic() < deadline, what() if callable(what) else what
         time.sleep(every_s)
     return answer
 
@@ -123,7 +129,7 @@ def ask(page: Page, words: str, answer_has: str) -> None:
     def answered() -> bool:
         return any(answer_has in a.lower() and " tokens" in a for a in turns(page, MODEL))
 
-    until(answered, 20, f"no finished answer to {words!r}: {turns(page, MODEL)!r}", 0.25)
+    until(answered, 20, lambda: f"no finished answer to {words!r}: {turns(page, MODEL)!r}", 0.25)
 
 
 def said(page: Page) -> str:
@@ -185,13 +191,13 @@ def test_an_upstream_lost_mid_call_is_called_again_with_the_conversation(
         frame, _, _ = start(page)
         ask(page, "tell me about the ocean", "ocean")
         (first,) = (c["id"] for c in open_calls(server))
-        until(lambda: "Reconnecting (1 of 5)…" in badges(page), 20, f"{badges(page)}")
+        until(lambda: "Reconnecting (1 of 5)…" in badges(page), 20, lambda: f"{badges(page)}")
 
         def new_call() -> bool:
             ids = [c["id"] for c in open_calls(server)]
             return ids != [] and first not in ids and connected(page.locator(BAR).inner_text())
 
-        until(new_call, 20, f"no new call up; states {badges(page)}")
+        until(new_call, 20, lambda: f"no new call up; states {badges(page)}")
         assert said(page).count("tell me about the ocean") == 1
         ask(page, "and the sky", "sky")  # the call goes on, before this one drops too
         you = said(page)
@@ -286,16 +292,25 @@ def settled_figures(pid: int, over_s: float = 2.0) -> tuple[int, int, float]:
     return min(r[0] for r in readings), min(r[1] for r in readings), readings[-1][2]
 
 
-def one_cycle(page: Page, frame: Frame, server: str) -> tuple[float, float]:
+def one_cycle(page: Page, frame: Frame, server: str, log: Path) -> tuple[float, float]:
     """Start, wait until the call is up and the microphone's frames reach the bridge, Stop,
-    wait until it has ended; returns the seconds each took."""
+    wait until it has ended; returns the seconds each took. A failure shows the page, the
+    widget and the end of the app's ``log`` as they were at the deadline."""
     started = time.monotonic()
     frame.get_by_role("button", name="Start").click()
 
     def up() -> bool:
         return connected(page.locator(f"{BAR} .vl-badge").inner_text()) and mic_frames(page) > 0
 
-    until(up, 30, f"the call did not come up: {call_details(page)!r}")
+    until(
+        up,
+        30,
+        lambda: (
+            f"the call did not come up: {call_details(page)!r}; "
+            f"the component shows {frame.locator('body').inner_text()!r}; "
+            f"the app's log ends {log.read_text()[-2000:]!r}"
+        ),
+    )
     up_s = time.monotonic() - started
     assert len(open_calls(server)) == 1  # this call's, and none left from the ones before
     stopped = time.monotonic()
@@ -307,7 +322,14 @@ def one_cycle(page: Page, frame: Frame, server: str) -> tuple[float, float]:
             start_button.is_visible()
         )
 
-    until(ended, 15, f"the call did not end: {call_details(page)!r}")
+    until(
+        ended,
+        15,
+        lambda: (
+            f"the call did not end: {call_details(page)!r}; "
+            f"the app's log ends {log.read_text()[-2000:]!r}"
+        ),
+    )
     return up_s, time.monotonic() - stopped
 
 
@@ -322,7 +344,7 @@ def test_fifty_starts_and_stops_on_one_page_leave_nothing_behind(tmp_path: Path)
         frame = component_frame(page)
         print(f"\napp pid {pid}; before any call: threads/fds/RSS {app_figures(pid)}")
         for cycle in range(1, CYCLES + 1):
-            up_s, down_s = one_cycle(page, frame, server)
+            up_s, down_s = one_cycle(page, frame, server, tmp_path / "streamlit.log")
             threads, fds, rss = app_figures(pid)
             print(f"cycle {cycle:2d}: up {up_s:.2f} s, ended {down_s:.2f} s; "
                   f"threads {threads}, fds {fds}, RSS {rss:.0f} MB")  # fmt: skip
