@@ -79,10 +79,9 @@ class FrameRelayTrack(MediaStreamTrack):
     """
 
     kind = "audio"
-    #: Send Opus packets (see the module's docstring). Off until two full-suite failures
-    #: seen with it on (tests/test_isolation.py, tests/test_barge_in.py's fit) are
-    #: understood; the capacity benchmark turns it on (docs/performance.md).
-    send_packets = False
+    #: Send Opus packets (see the module's docstring) unless told otherwise; a transport
+    #: that is not aiortc needs samples and asks for frames.
+    send_packets = True
 
     def __init__(
         self,
