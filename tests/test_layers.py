@@ -22,6 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "history": {"history"},
     "observers": {"observers", "protocol", "media", "pricing"},
     "call": {"call", "upstream", "observers", "history", "protocol", "media", "pricing"},
+    "hosting": {"hosting", "call"},
     "local": {"local", "protocol", "media"},
     "presets": {"protocol"},
     "code_view": set(),

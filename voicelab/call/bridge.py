@@ -28,6 +28,7 @@ from voicelab.call import problems
 from voicelab.call.call_thread import THREAD_PREFIX, CallThread
 from voicelab.call.carry_over import CarryOver, carried, carried_to_model
 from voicelab.call.intents import Intents, Running
+from voicelab.call.limits import CallLimits, Progress
 from voicelab.call.recovery import Recoveries, Recovery, RecoveryPolicy
 from voicelab.call.renewal import RenewalPolicy, Renewals
 from voicelab.call.snapshot import (
@@ -108,6 +109,8 @@ class Bridge(Intents, Renewals):
         self._status = IDLE
         self._problem: str | None = None
         self._mic_frames = 0
+        self._limits = CallLimits()  # the host's, for the call since the last Start
+        self._deadline: tuple[float, str] | None = None
         #: The spend cap per call in US dollars (None: none), read after every response.
         self.spend_cap_usd: float | None = None
         #: Where calls are stored as they happen (None: not stored), and whether with their
@@ -179,12 +182,21 @@ class Bridge(Intents, Renewals):
 
     # intents (called from the script thread) ---------------------------------------------
 
-    def start(self, target: Target, config: SessionConfig, history: tuple[Turn, ...] = ()) -> None:
+    def start(
+        self,
+        target: Target,
+        config: SessionConfig,
+        history: tuple[Turn, ...] = (),
+        limits: CallLimits | None = None,
+    ) -> None:
         """Begin a new call (ending any previous one); returns at once. Raises
         ``ConfigError`` for a setting out of range. ``history`` is sent into the new call
-        as conversation items as soon as it is up."""
+        as conversation items as soon as it is up; ``limits`` hold for it and for every
+        call that carries it on (a recovery, a renewal)."""
         config.validate()
         self._cancel_recovery()
+        self._limits = limits or CallLimits()
+        self._deadline = self._limits.deadline(time.monotonic())
         self._start(target, config, history)
 
     def _start(self, target: Target, config: SessionConfig, history: tuple[Turn, ...]) -> None:
@@ -231,6 +243,7 @@ class Bridge(Intents, Renewals):
             standby=standby,
         )
         call.spend_cap = lambda: self.spend_cap_usd
+        call.limits, call.watchdog.deadline = self._limits, self._deadline
         history_id = None
         if self.history is not None:
             history_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{number}-{secrets.token_hex(3)}"
@@ -257,6 +270,7 @@ class Bridge(Intents, Renewals):
         self._cancel_recovery()
         with self._lock:
             running, self._running = self._running, None
+            self._last_call = running.call if running is not None else self._last_call
             if self._status != ERROR:
                 self._status = IDLE
         self._drop_next()
@@ -298,6 +312,16 @@ class Bridge(Intents, Renewals):
     @property
     def active(self) -> bool:
         return self._running is not None
+
+    def progress(self) -> Progress:
+        """For the host's ledger, every few seconds from its own thread: the call now, or
+        the one that just ended (its last spend counts too)."""
+        with self._lock:
+            going = self._running is not None or self._status == CONNECTING  # or retrying
+            call = self._running.call if self._running is not None else self._last_call
+        if call is None:
+            return Progress(going)
+        return Progress(going, call.call_id, call.spent_usd())
 
     def snapshot(self) -> Snapshot:
         with self._lock:
@@ -361,7 +385,7 @@ class Bridge(Intents, Renewals):
             if problem is not None:
                 self._problem = problem
             if status == ERROR or wait_s is not None:
-                self._running = None
+                self._running, self._last_call = None, running.call
         if status == ERROR or wait_s is not None:
             self._drop_next()
             running.call.finish(ERROR, reason)

@@ -26,6 +26,7 @@ import av
 from voicelab.call import problems, renewal
 from voicelab.call.call_life import CallLife
 from voicelab.call.carry_over import CarryOver
+from voicelab.call.limits import CallLimits
 from voicelab.call.metering import CallMeters
 from voicelab.call.recorder import CallRecorder
 from voicelab.call.snapshot import CONNECTED, ERROR, Meters, Snapshot
@@ -104,6 +105,8 @@ class UpstreamCall(CallLife):
         )
         #: The spend cap in US dollars (None: none); read after every response.
         self.spend_cap: Callable[[], float | None] = lambda: None
+        #: A host's limits (hosted mode); its spend limit is read after every response too.
+        self.limits = CallLimits()
         self.recorder: CallRecorder | None = None
         self.stream = EventStream(self._observers())
         for observer in extra_observers:
@@ -189,6 +192,10 @@ class UpstreamCall(CallLife):
             expires_at=self.expires_at,
             **measured,
         )
+
+    def spent_usd(self) -> float | None:
+        with self.stream.lock:
+            return self.measures.usage.totals().cost_usd
 
     def meters(self, seconds: float) -> Meters:
         return self.measures.meters(seconds, self.session_state.session, self.stream.lock)
@@ -326,6 +333,9 @@ class UpstreamCall(CallLife):
             self._check_spend()
 
     def _check_spend(self) -> None:
+        if self.measures.over_cap(self.limits.usd) is not None:
+            self.report(ERROR, self.limits.usd_problem)
+            return
         cap = self.spend_cap()
         spent = self.measures.over_cap(cap)
         if cap is not None and spent is not None:

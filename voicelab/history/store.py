@@ -31,7 +31,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import StaticPool
 
 from voicelab.history.audio_file import wav_from_pcm
@@ -188,6 +188,11 @@ class HistoryStore:
             event.listen(self._engine, "connect", _sqlite_pragmas)
         metadata.create_all(self._engine)
         self.audio_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def engine(self) -> Engine:
+        """For tables kept beside the history in the same database (the hosting ledger)."""
+        return self._engine
 
     # writing ---------------------------------------------------------------------------
 

@@ -1,0 +1,179 @@
+"""Hosted mode's pure logic: the policy read from ``[hosted]``, the passcode gate, and the
+admission of a Start against the ledger's figures. The ledger itself, on a real database, is
+in ``tests/test_ledger.py``; the whole of it through the app, in ``tests/test_browser_hosted.py``."""
+
+from __future__ import annotations
+
+import pytest
+
+from voicelab.call.limits import CallLimits
+from voicelab.hosting.allowance import DAY_S, Usage, admit, dollars, until_midnight
+from voicelab.hosting.passcode import FREE_TRIES, MAX_ADDRESSES, PasscodeGate
+from voicelab.hosting.policy import HostedPolicy, PolicyError, policy_from
+
+NOON = 20_000 * DAY_S + 12 * 3600.0  # a day's 12:00 UTC
+
+
+# ---- the policy ----------------------------------------------------------------------------
+
+
+def test_an_empty_section_is_hosted_mode_with_the_hosts_key_and_no_limits():
+    policy = policy_from({})
+    assert policy == HostedPolicy()
+    assert policy.host_key_allowed and not policy.visitor_key_allowed
+    assert admit(policy, Usage(1e6, 1e6, visitor_open=99, all_open=1000), NOON) == CallLimits()
+
+
+def test_every_setting_is_read():
+    policy = policy_from(
+        {
+            "passcode": "open sesame",
+            "keys": "both",
+            "allow_local": False,
+            "minutes_per_day": 10,
+            "calls_per_visitor": 1,
+            "spend_per_call_usd": 0.5,
+            "spend_per_day_usd": 2,
+            "calls_at_once": 8,
+            "trust_forwarded_for": True,
+        }
+    )
+    assert policy.passcode == "open sesame" and policy.keys == "both"
+    assert policy.host_key_allowed and policy.visitor_key_allowed
+    assert not policy.allow_local and policy.trust_forwarded_for
+    assert (policy.minutes_per_day, policy.spend_per_call_usd, policy.spend_per_day_usd) == (
+        10.0,
+        0.5,
+        2.0,
+    )
+    assert (policy.calls_per_visitor, policy.calls_at_once) == (1, 8)
+
+
+@pytest.mark.parametrize(
+    ("section", "sentence"),
+    [
+        ({"pascode": "x"}, "[hosted] has no setting 'pascode'; the settings are"),
+        ({"keys": "mine"}, "[hosted] keys must be one of host, visitor, both, not 'mine'."),
+        ({"minutes_per_day": "ten"}, "[hosted] minutes_per_day must be a number, not 'ten'."),
+        ({"minutes_per_day": -1}, "[hosted] minutes_per_day must be 0 or more, not -1."),
+        ({"spend_per_day_usd": float("nan")}, "[hosted] spend_per_day_usd must be a number"),
+        ({"calls_at_once": 2.5}, "[hosted] calls_at_once must be a whole number, 0 or more"),
+        ({"calls_at_once": True}, "[hosted] calls_at_once must be a whole number"),
+        ({"allow_local": "no"}, "[hosted] allow_local must be true or false, not 'no'."),
+        ({"passcode": "  "}, "[hosted] passcode must be a non-empty string."),
+    ],
+)
+def test_a_setting_that_cannot_be_used_is_one_sentence_naming_it(section, sentence):
+    with pytest.raises(PolicyError) as raised:
+        policy_from(section)
+    assert str(raised.value).startswith(sentence)
+    assert "\n" not in str(raised.value)
+
+
+def test_the_passcode_is_never_in_a_policy_error():
+    with pytest.raises(PolicyError) as raised:
+        policy_from({"passcode": "secret-word", "keys": "nobody"})
+    assert "secret-word" not in str(raised.value)
+
+
+# ---- the passcode gate ---------------------------------------------------------------------
+
+
+def test_the_right_passcode_lets_in_and_a_wrong_one_says_so():
+    gate = PasscodeGate("open sesame")
+    assert gate.check("open sesame", "10.0.0.1", 0.0).ok
+    wrong = gate.check("open sesam", "10.0.0.1", 0.0)
+    assert not wrong.ok and wrong.message == "That passcode is not right."
+    assert not gate.check("", "10.0.0.1", 0.0).ok
+    assert not gate.check("open sesame " * 1000, "10.0.0.1", 0.0).ok
+
+
+def test_repeated_failures_from_one_address_are_slowed_and_others_are_not():
+    gate = PasscodeGate("open sesame")
+    for _ in range(FREE_TRIES):
+        assert gate.check("guess", "10.0.0.1", 0.0).wait_s == 0.0
+    first = gate.check("guess", "10.0.0.1", 0.0)
+    assert first.wait_s == 2.0
+    assert first.message == "Too many wrong passcodes; try again in 2 s."
+    # while it waits, even the right passcode is not compared
+    assert not gate.check("open sesame", "10.0.0.1", 1.0).ok
+    assert gate.check("open sesame", "10.0.0.2", 1.0).ok  # another address is not slowed
+    # each failure after the free ones doubles the wait
+    assert gate.check("guess", "10.0.0.1", 2.0).wait_s == 4.0
+    assert gate.check("guess", "10.0.0.1", 6.0).wait_s == 8.0
+    # and the right passcode, once the wait is over, lets in and forgets the failures
+    assert gate.check("open sesame", "10.0.0.1", 14.0).ok
+    assert gate.check("guess", "10.0.0.1", 14.0).wait_s == 0.0
+
+
+def test_the_gate_remembers_a_bounded_number_of_addresses():
+    gate = PasscodeGate("open sesame")
+    for i in range(MAX_ADDRESSES + 50):
+        gate.check("guess", f"address-{i}", 0.0)
+    assert len(gate._failures) == MAX_ADDRESSES
+    assert gate.wait_s("address-0", 0.0) == 0.0  # the oldest went first
+
+
+# ---- admission -----------------------------------------------------------------------------
+
+
+def test_the_deployment_wide_limit_turns_a_further_visitor_away():
+    policy = HostedPolicy(calls_at_once=2)
+    assert isinstance(admit(policy, Usage(all_open=1), NOON), CallLimits)
+    turned_away = admit(policy, Usage(all_open=2), NOON)
+    assert turned_away == (
+        "The demo is busy: 2 calls are going on, its limit. Try again in a few minutes."
+    )
+
+
+def test_one_visitors_calls_at_once_are_limited():
+    policy = HostedPolicy(calls_per_visitor=1)
+    refused = admit(policy, Usage(visitor_open=1, all_open=1), NOON)
+    assert isinstance(refused, str) and "another tab or window" in refused
+
+
+def test_daily_minutes_become_the_length_of_the_call_being_started():
+    policy = HostedPolicy(minutes_per_day=10)
+    limits = admit(policy, Usage(seconds_today=420.0), NOON)
+    assert isinstance(limits, CallLimits) and limits.seconds == 180.0
+    assert limits.seconds_problem == (  # said when the call ends: three minutes from now
+        "You reached today's 10 call minutes on this demo, so the call was ended; your "
+        "allowance renews at 00:00 UTC, in 11 h 57 min."
+    )
+    used_up = admit(policy, Usage(seconds_today=600.0), NOON)
+    assert used_up == (
+        "You have used today's 10 call minutes on this demo; your allowance renews at "
+        "00:00 UTC, in 12 h 0 min."
+    )
+
+
+def test_the_tighter_of_the_call_and_the_daily_spend_limits_holds_with_its_own_sentence():
+    policy = HostedPolicy(spend_per_call_usd=0.5, spend_per_day_usd=2.0)
+    roomy = admit(policy, Usage(usd_today=0.25), NOON)
+    assert isinstance(roomy, CallLimits) and roomy.usd == 0.5
+    assert roomy.usd_problem.startswith("This call reached the demo's limit of $0.50 per call")
+    tight = admit(policy, Usage(usd_today=1.75), NOON)
+    assert isinstance(tight, CallLimits) and tight.usd == 0.25
+    assert tight.usd_problem == (
+        "You reached today's $2.00 on this demo, so the call was ended; your allowance "
+        "renews at 00:00 UTC."
+    )
+    assert admit(policy, Usage(usd_today=2.0), NOON) == (
+        "You have used today's $2.00 of this demo; your allowance renews at 00:00 UTC, in "
+        "12 h 0 min."
+    )
+
+
+def test_time_to_midnight_and_dollars_read_as_words():
+    assert until_midnight(NOON) == "12 h 0 min"
+    assert until_midnight(NOON + 11 * 3600 + 59 * 60 + 30) == "1 min"
+    assert until_midnight(NOON + 3600 * 11.5) == "30 min"
+    assert until_midnight(NOON - 61) == "12 h 2 min"
+    assert [dollars(v) for v in (0, 0.5, 2, 0.05, 0.0001, 0.00015)] == [
+        "$0.00",
+        "$0.50",
+        "$2.00",
+        "$0.05",
+        "$0.0001",
+        "$0.00015",
+    ]

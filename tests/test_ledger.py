@@ -1,0 +1,146 @@
+"""The hosting ledger on a real database (a SQLite file here), the thread that keeps it, and
+a host's limits ending real bridged calls on loopback with their sentences."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.browser_leg import BrowserLeg, until
+from tests.test_bridge import session, target
+from tests.test_call_metrics import _RATES
+from voicelab.call import CONNECTED, ERROR, Bridge
+from voicelab.call.limits import CallLimits, Progress
+from voicelab.history.store import HistoryStore
+from voicelab.hosting.allowance import DAY_S, Usage
+from voicelab.hosting.keeper import LedgerKeeper
+from voicelab.hosting.ledger import STALE_S, Ledger
+from voicelab.pricing import PriceTable, prices
+
+NOON = 20_000 * DAY_S + 12 * 3600.0
+
+
+@pytest.fixture
+def ledger(tmp_path: Path):
+    store = HistoryStore(f"sqlite:///{tmp_path / 'history.db'}", tmp_path / "audio")
+    yield Ledger(store.engine)
+    store.close()
+
+
+def test_the_ledger_counts_open_calls_and_todays_use_per_visitor(ledger: Ledger):
+    ledger.open("yesterday", "10.0.0.1", NOON - DAY_S)
+    ledger.update("yesterday", 600.0, 1.0, NOON - DAY_S + 600, ended=True)
+    ledger.open("a1", "10.0.0.1", NOON)
+    ledger.update("a1", 120.0, 0.25, NOON + 120, ended=True)
+    ledger.open("a2", "10.0.0.1", NOON + 200)
+    ledger.update("a2", 30.0, 0.05, NOON + 230)
+    ledger.open("b1", "10.0.0.2", NOON + 210)
+
+    now = NOON + 235
+    assert ledger.usage("10.0.0.1", now) == Usage(150.0, pytest.approx(0.30), 1, 2)
+    assert ledger.usage("10.0.0.2", now) == Usage(0.0, 0.0, 1, 2)
+    assert ledger.usage("10.0.0.3", now) == Usage(0.0, 0.0, 0, 2)
+
+    # a row ended stays ended: a late write from its keeper does not reopen or change it
+    ledger.update("a1", 999.0, 9.0, now)
+    assert ledger.usage("10.0.0.1", now).seconds_today == 150.0
+
+    # rows whose replica stopped refreshing them are no longer open; what they used counts
+    later = NOON + 230 + STALE_S + 1
+    assert ledger.usage("10.0.0.1", later) == Usage(150.0, pytest.approx(0.30), 0, 0)
+
+
+def test_the_keeper_sums_each_upstream_call_and_ends_the_row_with_the_call(ledger: Ledger):
+    clock = [NOON]
+    readings = iter(
+        [
+            Progress(True, "call-1", 0.01),
+            Progress(True, "call-1", 0.02),
+            Progress(True, None, None),  # lost, calling again
+            Progress(True, "call-2", 0.005),  # the recovery: a new upstream call
+            Progress(False),
+        ]
+    )
+    keeper = LedgerKeeper(ledger, every_s=3600.0, clock=lambda: clock[0])
+    try:
+        ledger.open("k", "10.0.0.1", NOON)
+        keeper.watch("k", lambda: next(readings), NOON)
+        for step in range(4):
+            clock[0] = NOON + 10 * (step + 1)
+            keeper.tick()
+        (entry,) = ledger.entries()
+        assert entry.ended_at is None and entry.seconds == 40.0
+        assert entry.usd == pytest.approx(0.025)  # call-1's last figure plus call-2's
+        assert ledger.usage("10.0.0.1", clock[0]).visitor_open == 1
+
+        clock[0] = NOON + 50
+        keeper.tick()
+        (entry,) = ledger.entries()
+        assert entry.ended_at == NOON + 50 and entry.seconds == 50.0
+        assert keeper.watching() == []
+        assert ledger.usage("10.0.0.1", clock[0]).visitor_open == 0
+    finally:
+        keeper.close()
+
+
+def test_a_call_that_ends_between_two_rounds_is_ended_by_the_next_start(ledger: Ledger):
+    keeper = LedgerKeeper(ledger, every_s=3600.0, clock=lambda: NOON + 5)
+    try:
+        ledger.open("first", "10.0.0.1", NOON)
+        keeper.watch("first", lambda: Progress(True, "c", 0.5), NOON)
+        keeper.end("first")  # the page saw Start again before the keeper saw the end
+        (entry,) = ledger.entries()
+        assert entry.ended_at == NOON + 5 and entry.seconds == 5.0
+        assert entry.usd == 0.5  # the call's last figure, read as it ended
+        assert keeper.watching() == []
+    finally:
+        keeper.close()
+
+
+# ---- limits on real calls ------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def limited_call(base_url: str, bridge: Bridge, limits: CallLimits) -> AsyncIterator:
+    leg = BrowserLeg(bridge)
+    await leg.connect()
+    bridge.start(target(base_url), session(), limits=limits)
+    try:
+        yield leg
+    finally:
+        await asyncio.to_thread(bridge.stop, 10.0)
+        await leg.close()
+
+
+async def test_a_time_limit_ends_the_call_with_its_sentence_and_is_not_retried(server):
+    bridge = Bridge()
+    started = time.monotonic()
+    limits = CallLimits(seconds=2.0, seconds_problem="Out of minutes for today.")
+    async with limited_call(server.base_url, bridge, limits):
+        await until(bridge, lambda s: s.status == CONNECTED, what="connected")
+        assert bridge.progress().going and bridge.progress().call_id is not None
+        snap = await until(bridge, lambda s: s.status == ERROR, timeout=10, what="the limit")
+        assert time.monotonic() - started >= 2.0
+        assert snap.problem == "Out of minutes for today." and snap.recovery is None
+        await asyncio.sleep(0.5)
+        assert not bridge.progress().going and bridge.snapshot().status == ERROR
+
+
+async def test_a_spend_limit_ends_the_call_after_the_answer_that_crossed_it(server):
+    table = prices()
+    dear = {r: 100.0 for r in _RATES}  # the local backend priced, so it costs something
+    bridge = Bridge(prices=PriceTable(table.as_of, "test", table.models, {"local": dear}))
+    limits = CallLimits(usd=0.001, usd_problem="Today's spend is used up.")
+    async with limited_call(server.base_url, bridge, limits):
+        await until(bridge, lambda s: s.status == CONNECTED, what="connected")
+        assert bridge.progress().cost_usd == 0.0
+        await asyncio.to_thread(bridge.send_text, "hello there")
+        snap = await until(bridge, lambda s: s.status == ERROR, timeout=30, what="the limit")
+        assert snap.problem == "Today's spend is used up."
+        assert snap.usage.cost_usd is not None and snap.usage.cost_usd > 0.001
+        assert not bridge.progress().going

@@ -1,0 +1,116 @@
+"""Every hosted call's time and estimated spend, in a table beside the history (the same
+database), so limits survive a restart and hold across replicas sharing it.
+
+A row is one visitor's call from Start to its end, reconnections and renewals included.
+Its replica refreshes ``seen_at`` while it runs; a row whose replica stopped refreshing it
+(a crash, a kill) no longer counts as open after ``STALE_S``, and what it had used still
+counts. Portable SQL only, as in the history store, so PostgreSQL works unchanged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    Column,
+    Engine,
+    Float,
+    MetaData,
+    String,
+    Table,
+    distinct,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from voicelab.hosting.allowance import Usage, day_start
+
+#: A row not refreshed for this long is a call whose replica is gone.
+STALE_S = 30.0
+
+metadata = MetaData()
+
+ledger = Table(
+    "hosted_calls",
+    metadata,
+    Column("call_key", String(255), primary_key=True),
+    Column("visitor", String(255), nullable=False, index=True),
+    Column("started_at", Float, nullable=False, index=True),
+    Column("seen_at", Float, nullable=False),
+    Column("ended_at", Float),
+    Column("seconds", Float, nullable=False, default=0.0),
+    Column("usd", Float, nullable=False, default=0.0),
+)
+
+
+@dataclass(frozen=True)
+class Entry:
+    call_key: str
+    visitor: str
+    started_at: float
+    ended_at: float | None
+    seconds: float
+    usd: float
+
+
+class Ledger:
+    """Safe from several threads: each method takes its own connection."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        metadata.create_all(engine)
+
+    def open(self, call_key: str, visitor: str, now: float) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(ledger).values(
+                    call_key=call_key,
+                    visitor=visitor,
+                    started_at=now,
+                    seen_at=now,
+                    seconds=0.0,
+                    usd=0.0,
+                )
+            )
+
+    def update(
+        self, call_key: str, seconds: float, usd: float, now: float, ended: bool = False
+    ) -> None:
+        values = {"seconds": seconds, "usd": usd, "seen_at": now}
+        if ended:
+            values["ended_at"] = now
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(ledger)
+                .where(ledger.c.call_key == call_key, ledger.c.ended_at.is_(None))
+                .values(**values)
+            )
+
+    def usage(self, visitor: str, now: float) -> Usage:
+        """The figures ``allowance.admit`` needs for ``visitor``, now."""
+        since, fresh = day_start(now), now - STALE_S
+        is_open = (ledger.c.ended_at.is_(None), ledger.c.seen_at >= fresh)
+        with self.engine.connect() as conn:
+            seconds, usd = conn.execute(
+                select(func.coalesce(func.sum(ledger.c.seconds), 0.0),
+                       func.coalesce(func.sum(ledger.c.usd), 0.0))
+                .where(ledger.c.visitor == visitor, ledger.c.started_at >= since)
+            ).one()  # fmt: skip
+            mine = conn.execute(
+                select(func.count(distinct(ledger.c.call_key))).where(
+                    ledger.c.visitor == visitor, *is_open
+                )
+            ).scalar_one()
+            everyone = conn.execute(select(func.count()).where(*is_open)).scalar_one()
+        return Usage(float(seconds), float(usd), int(mine), int(everyone))
+
+    def entries(self, visitor: str | None = None) -> list[Entry]:
+        query = select(ledger).order_by(ledger.c.started_at)
+        if visitor is not None:
+            query = query.where(ledger.c.visitor == visitor)
+        with self.engine.connect() as conn:
+            return [
+                Entry(r.call_key, r.visitor, r.started_at, r.ended_at, r.seconds, r.usd)
+                for r in conn.execute(query)
+            ]
