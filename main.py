@@ -11,6 +11,7 @@ from components import (
     call_bar,
     code_view,
     history,
+    hosting,
     live_status,
     patches,
     presets,
@@ -19,6 +20,7 @@ from components import (
 
 st.set_page_config(page_title="Voice Lab", page_icon="🎙️", layout="wide")
 patches.install()
+hosting.gate()  # a hosted demo's passcode: nothing below is drawn until it is given
 
 bridge = call.bridge()
 kept = history.history()

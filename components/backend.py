@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from components import state
+from components import hosting, state
 from voicelab.call import Target
 from voicelab.local import LocalServerThread, ServerOptions
 from voicelab.protocol.backends import Backend
@@ -52,9 +52,26 @@ class KeySource:
     key: str | None = field(repr=False)
 
 
+def visitor_keys_allowed() -> bool:
+    """Whether a visitor may type a key of their own (always, unless hosted otherwise)."""
+    hosted = hosting.policy()
+    return hosted is None or hosted.visitor_key_allowed
+
+
+def local_allowed() -> bool:
+    hosted = hosting.policy()
+    return hosted is None or hosted.allow_local
+
+
 def openai_key() -> KeySource:
-    if typed := state.typed_key():
+    hosted = hosting.policy()
+    if (typed := state.typed_key()) and visitor_keys_allowed():
         return KeySource("typed in this session", typed)
+    if hosted is not None:
+        if not hosted.host_key_allowed:
+            return KeySource("not set: this demo asks for your own", None)
+        host = (_secret("OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY") or "").strip()
+        return KeySource("this demo's", host) if host else KeySource("not set", None)
     if secret := (_secret("OPENAI_API_KEY") or "").strip():
         return KeySource("from .streamlit/secrets.toml", secret)
     if env := os.environ.get("OPENAI_API_KEY", "").strip():
@@ -69,6 +86,8 @@ def openai_url() -> str:
 def target(backend: Backend) -> Target | str:
     """The call's target, or the sentence that says why there is none."""
     if backend == "local":
+        if not local_allowed():
+            return "The offline backend is not offered on this demo; choose OpenAI."
         try:
             server = local_server()
         except Exception:
@@ -76,6 +95,10 @@ def target(backend: Backend) -> Target | str:
             return "The offline server could not start on this machine; see the app's log."
         return Target(server.base_url, server.server.options.api_key or "", "local")
     key = openai_key().key
+    if not key and not visitor_keys_allowed():
+        return "This demo has no OpenAI key to offer right now; try again later."
+    if not key and hosting.policy() is not None:
+        return "Type your OpenAI API key in the sidebar: this demo uses your own."
     if not key:
         return (
             "No OpenAI API key: type one in the sidebar, put OPENAI_API_KEY in "

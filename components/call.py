@@ -10,7 +10,7 @@ from typing import Any
 
 from streamlit_webrtc import WebRtcMode, create_audio_sink_track, webrtc_streamer
 
-from components import patches, state
+from components import hosting, patches, state
 from components.state import CallRequest
 from voicelab.call import Bridge, Target
 from voicelab.protocol.session import SessionConfig
@@ -61,7 +61,15 @@ def _on_change() -> None:
         return
     if not current.active:
         carried = current.carried_turns() if state.continue_conversation() else ()
-        _start_requested(current, lambda target, config: current.start(target, config, carried))
+
+        def begin(target: Target, config: SessionConfig) -> None:
+            hosting.start(
+                current,
+                hosting.policy(),
+                lambda limits: current.start(target, config, carried, limits),
+            )
+
+        _start_requested(current, begin)
 
 
 def streamer() -> Any:

@@ -75,22 +75,24 @@ def render() -> Choice:
 
 def _backend(sb: DeltaGenerator) -> Backend:
     has_key = backends.openai_key().key is not None
+    offered = [label for label, b in BACKENDS.items() if b != "local" or backends.local_allowed()]
     label = sb.radio(
         "Backend",
-        list(BACKENDS),
-        index=1 if has_key else 0,
+        offered,
+        index=1 if has_key and len(offered) > 1 else 0,
         key=state.BACKEND,
         help="Local runs offline in this app; OpenAI needs an API key.",
     )
     backend = BACKENDS[label]
     if backend == "openai":
-        sb.text_input(
-            "OpenAI API key",
-            type="password",
-            key=state.KEY_FIELD,
-            on_change=state.remember_typed_key,
-            help="Stays on the server; never shown again, logged or exported.",
-        )
+        if backends.visitor_keys_allowed():
+            sb.text_input(
+                "OpenAI API key",
+                type="password",
+                key=state.KEY_FIELD,
+                on_change=state.remember_typed_key,
+                help="Stays on the server; never shown again, logged or exported.",
+            )
         sb.caption(f"Key: {backends.openai_key().label} · endpoint {backends.openai_url()}")
     else:
         sb.caption("Offline: VAD, recognition and speech run on this server. No key needed.")

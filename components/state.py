@@ -33,6 +33,7 @@ PRESET_NAME = "preset.name"
 TYPED_TEXT = "typed_text"
 NEXT_START = "call-next-start"  # after a call: continue its conversation, or a new one
 CONTINUE, NEW = "Continue this conversation", "New conversation"
+PASSCODE_FIELD = "voicelab.passcode"
 STREAMER = "voicelab-call"  # streamlit-webrtc keeps the call widget's context here
 STREAMER_MIC = "voicelab-call-mic"
 
@@ -49,6 +50,9 @@ _CHOSEN = "voicelab.chosen"
 _SAVED_PRESETS = "voicelab.saved_presets"
 _LINK_READ = "voicelab.link_read"
 _PRESET_NOTICE = "voicelab.preset_notice"
+_ADMITTED = "voicelab.admitted"  # this session got past the passcode
+_GATE_MESSAGE = "voicelab.gate_message"  # why the last passcode did not let them in
+_LEDGER_KEY = "voicelab.ledger_key"  # the ledger row of this visitor's last call
 
 
 def streamer_context() -> Any:
@@ -186,3 +190,31 @@ def replay() -> Any:
 
 def set_replay(future: Any) -> None:
     st.session_state[_REPLAY] = future
+
+
+def admitted() -> bool:
+    return bool(st.session_state.get(_ADMITTED))
+
+
+def admit() -> None:
+    st.session_state[_ADMITTED] = True
+
+
+def typed_passcode() -> str:
+    return st.session_state.get(PASSCODE_FIELD) or ""
+
+
+def ledger_key() -> str | None:
+    return st.session_state.get(_LEDGER_KEY)
+
+
+def set_ledger_key(key: str) -> None:
+    st.session_state[_LEDGER_KEY] = key
+
+
+def set_gate_message(text: str) -> None:
+    st.session_state[_GATE_MESSAGE] = text
+
+
+def take_gate_message() -> str | None:
+    return st.session_state.pop(_GATE_MESSAGE, None)

@@ -1,0 +1,147 @@
+"""Hosted mode, the Streamlit side: the ``[hosted]`` section of ``.streamlit/secrets.toml``
+read into a policy, the passcode gate drawn before anything else, the visitor named (their
+address, as the server sees it), and every Start admitted or refused against the ledger.
+The logic lives in ``voicelab/hosting``; this module only reads Streamlit's state for it."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import streamlit as st
+
+from components import history, state
+from voicelab.call import Bridge
+from voicelab.call.limits import CallLimits
+from voicelab.hosting.allowance import admit
+from voicelab.hosting.keeper import LedgerKeeper
+from voicelab.hosting.ledger import Ledger
+from voicelab.hosting.passcode import PasscodeGate
+from voicelab.hosting.policy import HostedPolicy, PolicyError, policy_from
+
+log = logging.getLogger(__name__)
+
+NO_LEDGER = (
+    "This demo keeps no record of its calls right now, so its limits cannot be checked and "
+    "no call can start; the host can see why in the app's log."
+)
+
+
+def policy() -> HostedPolicy | None:
+    """The host's policy; None when the app is not hosted (no ``[hosted]`` section).
+    ``PolicyError`` for a section that cannot be used."""
+    try:
+        section = st.secrets.get("hosted")
+    except Exception:  # no secrets.toml at all is normal
+        return None
+    if section is None:
+        return None
+    if not hasattr(section, "items"):
+        raise PolicyError("[hosted] must be a section of settings, not a single value.")
+    return policy_from(dict(section.items()))
+
+
+@st.cache_resource(show_spinner=False)
+def _gate(passcode: str) -> PasscodeGate:
+    """One per process (and per passcode): wrong tries count across every session."""
+    return PasscodeGate(passcode)
+
+
+@dataclass(frozen=True)
+class Books:
+    ledger: Ledger
+    keeper: LedgerKeeper
+
+
+@st.cache_resource(show_spinner=False)
+def books() -> Books | None:
+    """The ledger beside the history, and the thread that keeps it; None without a store."""
+    kept = history.history()
+    if kept is None:
+        return None
+    try:
+        ledger = Ledger(kept.store.engine)
+    except Exception:
+        log.exception("the hosting ledger could not be opened; no call can start")
+        return None
+    return Books(ledger, LedgerKeeper(ledger))
+
+
+def visitor(hosted: HostedPolicy) -> str:
+    """Who the limits are counted for: the address the request came from (the first
+    X-Forwarded-For entry when the host trusts the proxy that sets it)."""
+    if hosted.trust_forwarded_for:
+        forwarded = (st.context.headers.get("X-Forwarded-For") or "").split(",")[0].strip()
+        if forwarded:
+            return forwarded
+    return st.context.ip_address or "localhost"  # Streamlit names no address for loopback
+
+
+def _check_passcode(gate: PasscodeGate, hosted: HostedPolicy) -> None:
+    verdict = gate.check(state.typed_passcode(), visitor(hosted), time.monotonic())
+    if verdict.ok:
+        state.admit()
+    else:
+        state.set_gate_message(verdict.message or "")
+
+
+def gate() -> HostedPolicy | None:
+    """Before anything else is drawn: the page stops here until the visitor is let in.
+    Returns the policy in force (None: not hosted)."""
+    try:
+        hosted = policy()
+    except PolicyError as exc:
+        log.error("hosted mode is misconfigured: %s", exc)
+        st.error(f"This demo is not set up correctly, so it is closed: {exc}")
+        st.stop()
+    if hosted is None or hosted.passcode is None or state.admitted():
+        return hosted
+    gate = _gate(hosted.passcode)
+    st.title("Voice Lab")
+    with st.form("voicelab-gate"):
+        st.text_input("Passcode", type="password", key=state.PASSCODE_FIELD)
+        st.form_submit_button("Enter", on_click=_check_passcode, args=(gate, hosted))
+    if message := state.take_gate_message():
+        st.error(message)
+    st.stop()
+
+
+def start(
+    bridge: Bridge,
+    hosted: HostedPolicy | None,
+    begin: Callable[[CallLimits], None],
+) -> None:
+    """A Start: ``begin(limits)`` when the visitor may call now, else the sentence why not
+    (shown as the call's state). Not hosted: no limits."""
+    if hosted is None:
+        begin(CallLimits())
+        return
+    if hosted.passcode is not None and not state.admitted():
+        bridge.refuse("Enter the passcode first.")
+        return
+    kept = books()
+    if kept is None:
+        bridge.refuse(NO_LEDGER)
+        return
+    who, now = visitor(hosted), time.time()
+    if previous := state.ledger_key():
+        kept.keeper.end(previous)  # the last call of this session has ended: Start is shown
+    try:
+        verdict = admit(hosted, kept.ledger.usage(who, now), now)
+        if isinstance(verdict, str):
+            bridge.refuse(verdict)
+            return
+        key = f"{int(now)}-{secrets.token_hex(6)}"
+        kept.ledger.open(key, who, now)
+    except Exception:
+        log.exception("the hosting ledger could not be read or written")
+        bridge.refuse(NO_LEDGER)
+        return
+    state.set_ledger_key(key)
+    try:
+        begin(verdict)
+    finally:  # watched once started: a call that did not start ends its row at once
+        kept.keeper.watch(key, bridge.progress, now)
