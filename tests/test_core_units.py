@@ -7,6 +7,7 @@ import asyncio
 import fractions
 import inspect
 import json
+import threading
 import time
 
 import av
@@ -476,6 +477,63 @@ async def test_a_decoded_frame_goes_out_as_the_packet_it_came_from():
     track.stop()
     # aiortc sends anything that is not a Frame through its encoder's pack(), not encode()
     assert "self.__encoder.pack(data)" in inspect.getsource(RTCRtpSender._next_encoded_frame)
+
+
+async def test_audio_is_decoded_on_the_receiving_loop_and_the_stream_still_ends():
+    """Two real aiortc peers on loopback: every frame of a tone arrives, decoded on the
+    loop that received it (no decoder-thread hand-off per frame), carrying its packet; when
+    the sender hangs up, the track still ends. And aiortc still does what the patch leans
+    on: the receiver's decoder queue, made in ``__init__``, fed ``(codec, frame)`` and
+    ended with ``None`` by the thread it starts."""
+    from aiortc import RTCPeerConnection, rtcrtpreceiver
+
+    from voicelab.media import patches
+    from voicelab.media.pcm_track import PcmTrack
+
+    patches.install()
+    source = inspect.getsource(rtcrtpreceiver)
+    assert "self.__decoder_queue.put((codec, encoded_frame))" in source
+    assert "self.__decoder_queue: queue.Queue = queue.Queue()" in source
+    assert "task = input_q.get()" in source and "if task is None:" in source
+
+    sender, receiver = RTCPeerConnection(), RTCPeerConnection()
+    mic = PcmTrack()
+    sender.addTrack(mic)
+    arrived: asyncio.Queue = asyncio.Queue()
+    receiver.on("track", arrived.put_nowait)
+    await sender.setLocalDescription(await sender.createOffer())
+    await receiver.setRemoteDescription(sender.localDescription)
+    await receiver.setLocalDescription(await receiver.createAnswer())
+    await sender.setRemoteDescription(receiver.localDescription)
+    track = await asyncio.wait_for(arrived.get(), 10)
+    (rtp_receiver,) = receiver.getReceivers()
+    assert isinstance(rtp_receiver._RTCRtpReceiver__decoder_queue, patches.InlineAudioDecoding)
+
+    loop_thread = threading.current_thread()
+    seen_on: set[threading.Thread] = set()
+    original_put = patches.InlineAudioDecoding.put
+
+    def noting(queue_self, item, block=True, timeout=None):
+        seen_on.add(threading.current_thread())
+        return original_put(queue_self, item, block, timeout)
+
+    patches.InlineAudioDecoding.put = noting  # type: ignore[method-assign]
+    try:
+        tone = (np.sin(np.arange(48_000) * 0.05) * 8000).astype(np.int16)
+        mic.push(tone)
+        loud = 0
+        while loud < 40:
+            frame = await asyncio.wait_for(track.recv(), 5)
+            assert isinstance(frame.opaque, bytes)  # the packet it was decoded from
+            loud += int(np.abs(frame.to_ndarray()).max() > 2000)
+    finally:
+        patches.InlineAudioDecoding.put = original_put  # type: ignore[method-assign]
+    assert seen_on == {loop_thread}
+    await sender.close()
+    with pytest.raises(MediaStreamError):
+        for _ in range(500):
+            await asyncio.wait_for(track.recv(), 5)
+    await receiver.close()
 
 
 def test_the_fast_audio_level_is_aiortcs_and_its_senders_use_it():
