@@ -8,7 +8,8 @@ Three processes, so the measured one does only what the app does per call:
   (``_process_offer_coro``, SENDRECV, on the main loop as on Streamlit's), with Voice
   Lab's audio sink into a ``Bridge`` and the bridge's output track as the source, every
   observer running; or, for ``--mode echo``, the same peer sending the frames it receives
-  back unchanged; ``--mode decoded`` is Voice Lab with its relay tracks sending decoded
+  back unchanged (with the core's library patches, as Voice Lab has them; ``--mode
+  plain-echo`` without them); ``--mode decoded`` is Voice Lab with its relay tracks sending decoded
   frames (aiortc encodes them again) instead of the Opus packets they came as;
 * the upstream (``voicelab serve-local``) for the bridges.
 
@@ -74,7 +75,8 @@ async def app_side(port: int, mode: str, upstream: str | None) -> None:
     from voicelab.media import patches
     from voicelab.protocol.session import SessionConfig
 
-    patches.install()
+    if mode != "plain-echo":  # plain: streamlit-webrtc and aiortc as they come
+        patches.install()
     from voicelab.media.relay_track import FrameRelayTrack
 
     FrameRelayTrack.send_packets = mode == "voicelab"  # packets passed through, or frames
@@ -85,7 +87,7 @@ async def app_side(port: int, mode: str, upstream: str | None) -> None:
     async def offer(request: web.Request) -> web.Response:
         body = await request.json()
         bridge = None
-        if mode != "echo":
+        if "echo" not in mode:
             bridge = Bridge()
             bridges.append(bridge)
             bridge.start(Target(upstream or "", KEY, "local"), SessionConfig())
@@ -237,7 +239,7 @@ async def main(args: argparse.Namespace) -> None:
         for calls in args.calls:
             for mode in args.modes:
                 r = await measure(mode, calls, args.seconds, found.group(0), server.pid)
-                up = r["connected"] if mode != "echo" else calls
+                up = r["connected"] if "echo" not in mode else calls
                 print(
                     f"{r['mode']:9} {calls:5d} {r['cpu_pct']:6.1f} {r['per_call_pct']:6.1f} "
                     f"{r['threads']:7d} {r['gap_p99_ms']:8.1f} {r['worst_call_p99_ms']:7.1f} "
@@ -258,7 +260,9 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--modes", nargs="+", default=["echo", "voicelab"])
     parser.add_argument("--role", choices=["pages", "app"], default="pages")
-    parser.add_argument("--mode", choices=["echo", "voicelab", "decoded"], default="voicelab")
+    parser.add_argument(
+        "--mode", choices=["echo", "plain-echo", "voicelab", "decoded"], default="voicelab"
+    )
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--upstream")
     args = parser.parse_args()
