@@ -66,3 +66,12 @@ def key_shaped(body: str) -> str:
     """A string shaped like an OpenAI secret key (``sk-proj-…``), made at run time so that
     no file in the repository holds one. ``body`` needs 16 or more letters or digits."""
     return "-".join(("sk", "proj", body))
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """One private PostgreSQL server for the whole run, started when a test first asks."""
+    from tests.postgres import postgres_server
+
+    with postgres_server() as url:
+        yield url

@@ -26,6 +26,7 @@ import sqlalchemy
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateTable
 
+from tests.postgres import fresh_database
 from voicelab.history import (
     RATE,
     CallEnded,
@@ -51,9 +52,18 @@ def url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'db' / 'history.sqlite'}"
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same store on each database it is meant for: a SQLite file, and a fresh
+    database on a real PostgreSQL server (``tests/postgres.py``)."""
+    if request.param == "sqlite":
+        return url(tmp_path)
+    return fresh_database(request.getfixturevalue("postgres"))
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[HistoryStore]:
-    history = HistoryStore(url(tmp_path), tmp_path / "audio")
+def store(store_url: str, tmp_path: Path) -> Iterator[HistoryStore]:
+    history = HistoryStore(store_url, tmp_path / "audio")
     yield history
     history.close()
 
@@ -82,14 +92,10 @@ def tone(seconds: float, hz: float, rate: int = 48000, amplitude: int = 8000) ->
     return (np.sin(2 * np.pi * hz * t) * amplitude).astype(np.int16)
 
 
-def rows(tmp_path: Path, table: str, call_id: str) -> int:
-    engine = sqlalchemy.create_engine(url(tmp_path))
-    try:
-        with engine.connect() as conn:
-            query = sqlalchemy.text(f"SELECT COUNT(*) FROM {table} WHERE call_id = :c")
-            return conn.execute(query, {"c": call_id}).scalar_one()
-    finally:
-        engine.dispose()
+def rows(store: HistoryStore, table: str, call_id: str) -> int:
+    with store.engine.connect() as conn:
+        query = sqlalchemy.text(f"SELECT COUNT(*) FROM {table} WHERE call_id = :c")
+        return conn.execute(query, {"c": call_id}).scalar_one()
 
 
 def read_wav(data: bytes) -> tuple[wave._wave_params, np.ndarray]:
@@ -110,8 +116,8 @@ def test_a_call_is_readable_while_it_runs(tmp_path: Path, writer: HistoryWriter)
     writer.submit(FiguresChanged("c1", {"turns": 1, "v2v_p50_ms": 640.0}))
     assert writer.flush()
 
-    # Another store on the same file, as the history page would open it.
-    reader = HistoryStore(url(tmp_path), tmp_path / "audio")
+    # Another store on the same database, as the history page would open it.
+    reader = HistoryStore(writer.store.url, tmp_path / "audio")
     try:
         live = reader.load("c1")
         assert live is not None
@@ -137,9 +143,10 @@ def test_a_call_is_readable_while_it_runs(tmp_path: Path, writer: HistoryWriter)
     finally:
         reader.close()
     assert writer.errors == 0 and writer.dropped == 0
-    # WAL (kept in the file itself) is what lets the page read while the writer writes.
-    with contextlib.closing(sqlite3.connect(tmp_path / "db" / "history.sqlite")) as conn:
-        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    if writer.store.url.startswith("sqlite"):
+        # WAL (kept in the file itself) is what lets the page read while the writer writes.
+        with contextlib.closing(sqlite3.connect(tmp_path / "db" / "history.sqlite")) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
 def test_turns_keep_the_latest_text_in_position_order(store: HistoryStore) -> None:
@@ -264,17 +271,17 @@ def test_delete_removes_rows_and_audio(
     store.delete("c1")
     assert store.load("c1") is None
     assert not store.audio_path("c1").exists() and store.wav_bytes("c1") is None
-    assert [rows(tmp_path, table, "c1") for table in ("calls", "turns", "events")] == [0, 0, 0]
+    assert [rows(store, table, "c1") for table in ("calls", "turns", "events")] == [0, 0, 0]
     kept = store.load("keep")
     assert kept is not None and kept.summary.has_audio and len(kept.events) == 1
 
     store.delete_all()
     assert store.list_calls() == [] and not store.audio_path("keep").exists()
-    assert rows(tmp_path, "events", "keep") == 0
+    assert rows(store, "events", "keep") == 0
 
 
-def test_prune_keeps_the_newest(tmp_path: Path) -> None:
-    history = HistoryStore(url(tmp_path), tmp_path / "audio", keep_calls=3)
+def test_prune_keeps_the_newest(store_url: str, tmp_path: Path) -> None:
+    history = HistoryStore(store_url, tmp_path / "audio", keep_calls=3)
     try:
         history.apply([started(f"c{i}", T0 + i) for i in range(5)])
         history.apply([TurnChanged(f"c{i}", "u1", 0, turn("hi")) for i in range(5)])
@@ -284,7 +291,7 @@ def test_prune_keeps_the_newest(tmp_path: Path) -> None:
         assert [s.call_id for s in history.list_calls()] == ["c4", "c3", "c2"]
         assert not history.audio_path("c0").exists() and not history.audio_path("c1").exists()
         assert history.audio_path("c2").exists()
-        assert rows(tmp_path, "turns", "c0") == 0
+        assert rows(history, "turns", "c0") == 0
         assert history.prune() == 0
     finally:
         history.close()
@@ -335,7 +342,7 @@ def test_a_failing_database_does_not_stop_the_writer(
 ) -> None:
     writer.submit(started("c1"))
     assert writer.flush()
-    engine = sqlalchemy.create_engine(url(tmp_path))
+    engine = sqlalchemy.create_engine(store.url)
     try:
         with engine.begin() as conn:
             conn.execute(sqlalchemy.text("DROP TABLE turns"))

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser_leg import BrowserLeg, until
+from tests.postgres import fresh_database
 from tests.test_bridge import session, target
 from tests.test_call_metrics import _RATES
 from voicelab.call import CONNECTED, ERROR, Bridge
@@ -25,9 +26,13 @@ from voicelab.pricing import PriceTable, prices
 NOON = 20_000 * DAY_S + 12 * 3600.0
 
 
-@pytest.fixture
-def ledger(tmp_path: Path):
-    store = HistoryStore(f"sqlite:///{tmp_path / 'history.db'}", tmp_path / "audio")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path):
+    """The ledger beside a history store, on a SQLite file and on a real PostgreSQL."""
+    url = f"sqlite:///{tmp_path / 'history.db'}"
+    if request.param == "postgresql":
+        url = fresh_database(request.getfixturevalue("postgres"))
+    store = HistoryStore(url, tmp_path / "audio")
     yield Ledger(store.engine)
     store.close()
 
