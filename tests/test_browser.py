@@ -70,10 +70,15 @@ PROCESSES: dict[str, subprocess.Popen] = {}
 
 @contextlib.contextmanager
 def streamlit_app(
-    tmp: Path, log_name: str = "streamlit.log", script: str = "app.py", **env_changes: str | None
+    tmp: Path,
+    log_name: str = "streamlit.log",
+    script: str = "app.py",
+    entrypoint: Path | None = None,
+    **env_changes: str | None,
 ) -> Iterator[str]:
     """``streamlit run app.py`` in its own process on a free port, its history kept in
-    ``tmp``; no traceback may appear in its log."""
+    ``tmp``; no traceback may appear in its log. ``entrypoint``: a deployment's start
+    script instead (``deploy/serve``), given the port and address in PORT and ADDRESS."""
     port = free_port()
     # no stray ~/.streamlit settings; the history in the test's own directory
     env = {**os.environ, "HOME": str(tmp), "VOICELAB_DATA_DIR": str(tmp / "data")}
@@ -85,12 +90,13 @@ def streamlit_app(
         else:
             env[name] = value
     log_path = tmp / log_name
+    command = [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port),
+               "--server.address", "127.0.0.1", "--server.headless", "true"]  # fmt: skip
+    if entrypoint is not None:
+        command = [str(entrypoint)]
+        env.update(PORT=str(port), ADDRESS="127.0.0.1", PYTHON=sys.executable)
     with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

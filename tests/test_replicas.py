@@ -31,16 +31,20 @@ from tests.test_browser import (
 )
 from tests.test_browser_pages import go, grid_text
 
+#: How the image and the systemd unit start a replica (deploy/Dockerfile, voicelab.service).
+SERVE = Path(__file__).resolve().parents[1] / "deploy" / "serve"
+
 
 @contextlib.contextmanager
 def replica(tmp: Path, database: str, upstream: str) -> Iterator[str]:
-    """One app process with the shared history and a deployment-wide limit of one call."""
+    """One app process, started as a deployment starts it, with the shared history and a
+    deployment-wide limit of one call."""
     (tmp / ".streamlit").mkdir(parents=True)
     (tmp / ".streamlit" / "secrets.toml").write_text(
         f'[connections.history]\nurl = "{database}"\naudio_dir = "{tmp / "audio"}"\n\n'
         "[hosted]\ncalls_at_once = 1\n"
     )
-    with streamlit_app(tmp, OPENAI_API_KEY=KEY, OPENAI_BASE_URL=upstream) as url:
+    with streamlit_app(tmp, entrypoint=SERVE, OPENAI_API_KEY=KEY, OPENAI_BASE_URL=upstream) as url:
         yield url
 
 
