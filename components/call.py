@@ -13,6 +13,7 @@ from streamlit_webrtc import WebRtcMode, create_audio_sink_track, webrtc_streame
 from components import hosting, patches, state
 from components.state import CallRequest
 from voicelab.call import Bridge, Target
+from voicelab.media.ice_route import ice_route
 from voicelab.protocol.session import SessionConfig
 
 #: streamlit-webrtc fetches TURN credentials when one of these is set (hosted demos).
@@ -30,11 +31,34 @@ def bridge() -> Bridge:
 
 
 def rtc_configuration() -> dict[str, Any] | None:
-    """TURN for hosted demos when credentials are configured; otherwise no ICE servers at
-    all, so nothing is looked up on networks this server cannot reach."""
+    """The browser's ICE servers: the host's own TURN (``[turn]`` in the secrets), or a
+    vendor's when its credentials are in the environment; otherwise none at all, so nothing
+    is looked up on networks this server cannot reach."""
+    settings = hosting.turn()
+    if settings is not None:
+        config: dict[str, Any] = {"iceServers": hosting.browser_ice_servers(settings)}
+        if settings.relay_only:
+            config["iceTransportPolicy"] = "relay"
+        return config
     if any(os.environ.get(name) for name in _TURN_ENV):
         return None  # streamlit-webrtc picks Cloudflare, Twilio or Hugging Face
     return {"iceServers": []}
+
+
+def connection_check(current: Bridge) -> list[str]:
+    """Which way each leg's media goes now, one line each (the diagnostics panel)."""
+    lines = []
+    context = state.streamer_context()
+    worker = context._get_worker() if context is not None else None
+    pc = getattr(worker, "pc", None)
+    lines.append(
+        ice_route(pc).words("Browser leg") if pc is not None else "Browser leg: not connected."
+    )
+    upstream = current.upstream_route()
+    lines.append(
+        upstream.words("Upstream leg") if upstream is not None else "Upstream leg: no call."
+    )
+    return lines
 
 
 def set_request(target: Target | str, config: SessionConfig | None) -> None:
@@ -58,6 +82,7 @@ def _on_change() -> None:
     current = bridge()
     if context is None or not context.state.playing:
         current.stop()
+        hosting.stopped()
         return
     if not current.active:
         carried = current.carried_turns() if state.continue_conversation() else ()
@@ -82,7 +107,9 @@ def streamer() -> Any:
     ctx = webrtc_streamer(
         key=state.STREAMER,
         mode=WebRtcMode.SENDRECV,
-        rtc_configuration=rtc_configuration(),
+        frontend_rtc_configuration=rtc_configuration(),
+        # The server side offers its own addresses; a relay, if any, is the browser's.
+        server_rtc_configuration={"iceServers": []},
         media_stream_constraints={
             "audio": {
                 "echoCancellation": state.echo_cancellation(),
@@ -99,6 +126,7 @@ def streamer() -> Any:
     )
     if not ctx.state.playing and current.active:
         current.stop()  # Stop pressed but the callback missed it (e.g. a rerun race)
+        hosting.stopped()
     return ctx
 
 

@@ -1,6 +1,7 @@
 """Hosted mode, the Streamlit side: the ``[hosted]`` section of ``.streamlit/secrets.toml``
 read into a policy, the passcode gate drawn before anything else, the visitor named (their
-address, as the server sees it), and every Start admitted or refused against the ledger.
+address, as the server sees it), every Start admitted or refused against the ledger, and
+the browser leg's TURN servers from ``[turn]``.
 The logic lives in ``voicelab/hosting``; this module only reads Streamlit's state for it."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import streamlit as st
 
@@ -21,6 +23,7 @@ from voicelab.hosting.keeper import LedgerKeeper
 from voicelab.hosting.ledger import Ledger
 from voicelab.hosting.passcode import PasscodeGate
 from voicelab.hosting.policy import HostedPolicy, PolicyError, policy_from
+from voicelab.hosting.turn import TurnSettings, ice_servers, turn_from
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,33 @@ def policy() -> HostedPolicy | None:
     if not hasattr(section, "items"):
         raise PolicyError("[hosted] must be a section of settings, not a single value.")
     return policy_from(dict(section.items()))
+
+
+def turn() -> TurnSettings | None:
+    """The host's TURN servers for the browser leg (``[turn]``), if any; ``PolicyError``
+    for settings that cannot be used."""
+    try:
+        section = st.secrets.get("turn")
+    except Exception:  # no secrets.toml at all is normal
+        return None
+    if section is None:
+        return None
+    if not hasattr(section, "items"):
+        raise PolicyError("[turn] must be a section of settings, not a single value.")
+    return turn_from(dict(section.items()))
+
+
+def browser_ice_servers(settings: TurnSettings) -> list[dict[str, Any]]:
+    """This visitor's TURN credentials: minted once, and again when half their time has
+    gone, so a page that reruns never holds an expired one (and its args stay the same
+    between reruns, so the widget is not redrawn)."""
+    now = time.time()
+    held = state.turn_servers()
+    if held is None or held[1] - now < settings.ttl_s / 2:
+        tag = state.turn_tag()
+        held = (ice_servers(settings, tag, now), now + settings.ttl_s)
+        state.set_turn_servers(held)
+    return held[0]
 
 
 @st.cache_resource(show_spinner=False)
@@ -93,6 +123,7 @@ def gate() -> HostedPolicy | None:
     Returns the policy in force (None: not hosted)."""
     try:
         hosted = policy()
+        turn()  # checked here, so a mistake in it closes the demo with its sentence too
     except PolicyError as exc:
         log.error("hosted mode is misconfigured: %s", exc)
         st.error(f"This demo is not set up correctly, so it is closed: {exc}")
@@ -145,3 +176,14 @@ def start(
         begin(verdict)
     finally:  # watched once started: a call that did not start ends its row at once
         kept.keeper.watch(key, bridge.progress, now)
+
+
+def stopped() -> None:
+    """After Stop: this visitor's call stops counting now, not at the keeper's next round
+    (a visitor waiting for the demo to be free can start at once)."""
+    kept = books() if state.ledger_key() else None
+    if kept is not None and (key := state.ledger_key()):
+        try:
+            kept.keeper.end(key)
+        except Exception:  # the keeper's next round ends it anyway
+            log.exception("the hosting ledger could not be written at Stop")

@@ -5,6 +5,7 @@ and a value is read or written through a function here.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,8 @@ _LINK_READ = "voicelab.link_read"
 _PRESET_NOTICE = "voicelab.preset_notice"
 _ADMITTED = "voicelab.admitted"  # this session got past the passcode
 _GATE_MESSAGE = "voicelab.gate_message"  # why the last passcode did not let them in
+_TURN_SERVERS = "voicelab.turn_servers"  # this visitor's TURN credentials and their expiry
+_TURN_TAG = "voicelab.turn_tag"  # names this session in the TURN server's log, nothing more
 _LEDGER_KEY = "voicelab.ledger_key"  # the ledger row of this visitor's last call
 
 
@@ -218,3 +221,17 @@ def set_gate_message(text: str) -> None:
 
 def take_gate_message() -> str | None:
     return st.session_state.pop(_GATE_MESSAGE, None)
+
+
+def turn_servers() -> tuple[list[dict[str, Any]], float] | None:
+    return st.session_state.get(_TURN_SERVERS)
+
+
+def set_turn_servers(held: tuple[list[dict[str, Any]], float]) -> None:
+    st.session_state[_TURN_SERVERS] = held
+
+
+def turn_tag() -> str:
+    if _TURN_TAG not in st.session_state:
+        st.session_state[_TURN_TAG] = f"visitor-{secrets.token_hex(4)}"
+    return st.session_state[_TURN_TAG]

@@ -24,6 +24,11 @@ with talk:
                 st.warning(str(exc))
 with figures:
     live_figures = st.container()
+    with st.expander("Connection"):
+        st.caption("Which way the audio goes on each leg, as ICE chose it.")
+        if st.button("Check the connection"):
+            for line in call.connection_check(bridge):
+                st.write(line)
 
 # Nothing here polls: the meters, the timeline and the state line are drawn by the browser
 # from the call's feed, and each fragment below has a watcher that reruns it only when what

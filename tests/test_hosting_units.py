@@ -12,6 +12,7 @@ from voicelab.hosting.passcode import FREE_TRIES, MAX_ADDRESSES, PasscodeGate
 from voicelab.hosting.policy import HostedPolicy, PolicyError, policy_from
 
 NOON = 20_000 * DAY_S + 12 * 3600.0  # a day's 12:00 UTC
+HIDDEN = "a-turn-secret-never-shown"
 
 
 # ---- the policy ----------------------------------------------------------------------------
@@ -177,3 +178,64 @@ def test_time_to_midnight_and_dollars_read_as_words():
         "$0.0001",
         "$0.00015",
     ]
+
+
+# ---- TURN ----------------------------------------------------------------------------------
+
+
+def test_a_minted_turn_credential_is_coturns_rest_scheme_and_the_secret_never_leaves():
+    import base64
+    import hashlib
+    import hmac
+
+    from voicelab.hosting.turn import ice_servers, minted, turn_from
+
+    settings = turn_from({"urls": "turn:127.0.0.1:3478", "secret": "s3cret", "ttl_s": 600})
+    (server,) = ice_servers(settings, "visitor-1", NOON)
+    assert server["urls"] == ["turn:127.0.0.1:3478"]
+    assert server["username"] == f"{int(NOON) + 600}:visitor-1"
+    expected = hmac.new(b"s3cret", server["username"].encode(), hashlib.sha1).digest()
+    assert server["credential"] == base64.b64encode(expected).decode()
+    assert "s3cret" not in repr(settings) and "s3cret" not in str(server)
+    assert minted("s3cret", "a", NOON) != minted("s3cret", "a", NOON + 1)  # per expiry
+    static = turn_from(
+        {"urls": ["turns:turn.example.org:5349"], "username": "u", "credential": "p"}
+    )
+    assert ice_servers(static, "x", NOON) == [
+        {"urls": ["turns:turn.example.org:5349"], "username": "u", "credential": "p"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("section", "sentence"),
+    [
+        ({"urls": "stun:x", "secret": HIDDEN}, "[turn] urls must be one or more turn: or"),
+        ({"urls": "turn:x"}, "[turn] needs a secret, or a username and a credential."),
+        ({"urls": "turn:x", "secret": HIDDEN, "username": "u"}, "[turn] takes a secret or a"),
+        ({"urls": "turn:x", "secret": HIDDEN, "ttl_s": 0}, "[turn] ttl_s must be a whole"),
+        ({"urls": "turn:x", "secret": HIDDEN, "relay": True}, "[turn] has no setting 'relay'"),
+    ],
+)
+def test_turn_settings_that_cannot_be_used_are_one_sentence(section, sentence):
+    from voicelab.hosting.turn import turn_from
+
+    with pytest.raises(PolicyError) as raised:
+        turn_from(section)
+    assert str(raised.value).startswith(sentence)
+    assert HIDDEN not in str(raised.value)
+
+
+def test_the_route_in_words_says_relayed_when_either_end_is_a_relay_candidate():
+    from voicelab.media.ice_route import IceRoute
+
+    relayed = IceRoute("completed", "host", "relay", "127.0.0.1:50000")
+    assert relayed.relayed
+    assert relayed.words("Browser leg") == (
+        "Browser leg: relayed through TURN (the far side's relay candidate 127.0.0.1:50000), "
+        "ICE completed."
+    )
+    direct = IceRoute("completed", "host", "host", "192.0.2.2:40000")
+    assert direct.words("Upstream leg") == "Upstream leg: direct (192.0.2.2:40000), ICE completed."
+    assert IceRoute("checking").words("Browser leg") == (
+        "Browser leg: no media path yet (ICE checking)."
+    )

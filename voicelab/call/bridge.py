@@ -43,6 +43,7 @@ from voicelab.call.snapshot import (
 from voicelab.call.upstream_call import CallOptions, UpstreamCall
 from voicelab.history.writer import HistoryWriter
 from voicelab.media.frames import FRAME_MS
+from voicelab.media.ice_route import IceRoute, ice_route
 from voicelab.media.relay_track import FrameRelayTrack
 from voicelab.observers.event_log import Logged
 from voicelab.observers.stream import Observer
@@ -318,7 +319,7 @@ class Bridge(Intents, Renewals):
         the one that just ended (its last spend counts too)."""
         with self._lock:
             going = self._running is not None or self._status == CONNECTING  # or retrying
-            call = self._running.call if self._running is not None else self._last_call
+            call = self._current()
         if call is None:
             return Progress(going)
         return Progress(going, call.call_id, call.spent_usd())
@@ -343,7 +344,7 @@ class Bridge(Intents, Renewals):
     def meters(self, seconds: float = 30.0) -> Meters | None:
         """Levels and the VAD timeline of the last ``seconds`` of the current call (or of
         the one that just ended)."""
-        call = self._running.call if self._running is not None else self._last_call
+        call = self._current()
         return call.meters(seconds) if call is not None else None
 
     def delays(self) -> DelayFigures | None:
@@ -356,9 +357,19 @@ class Bridge(Intents, Renewals):
 
     def events(self, kind: str | None = None) -> tuple[Logged, ...]:
         """The protocol events of the current call (or of the one that just ended)."""
-        running = self._running
-        call = running.call if running is not None else self._last_call
+        call = self._current()
         return call.log.entries(kind) if call is not None else ()
+
+    def upstream_route(self) -> IceRoute | None:
+        """Which way the upstream call's media goes (WebRTC only): read, never changed."""
+        running = self._running
+        pc = getattr(running.call.transport, "pc", None) if running is not None else None
+        return ice_route(pc) if pc is not None else None
+
+    def _current(self) -> UpstreamCall | None:
+        """The call now, or the one that just ended."""
+        running = self._running
+        return running.call if running is not None else self._last_call
 
     def threads(self) -> list[threading.Thread]:
         """Threads this bridge has running (tests check none outlive a call)."""

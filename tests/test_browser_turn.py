@@ -1,0 +1,72 @@
+"""The browser leg through the host's own TURN server: Debian's coturn with a shared secret,
+the app minting each visitor's time-limited credentials from ``[turn]`` in its secrets, and
+Chromium told to use relayed candidates only. The call is heard both ways, the Connection
+panel says the browser leg is relayed, coturn logs the allocation and the secret is in
+neither the page nor the app's log."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tests.conftest import local_server_process
+from tests.speech import WEATHER, phrase, silence
+from tests.test_browser import (
+    KEY,
+    LEVEL_METER,
+    MAIN,
+    MODEL,
+    YOU,
+    browser_page,
+    component_frame,
+    connected,
+    heard_the_phrase,
+    streamlit_app,
+    wait_text,
+)
+from tests.test_browser_pages import go
+from tests.turn import turn_server
+
+SECRET = "shared-secret-of-the-test-turn-server"
+
+
+def test_a_call_relayed_through_the_hosts_coturn_is_heard_both_ways(tmp_path: Path):
+    mic = phrase(WEATHER, lead_s=3.0)
+    with (
+        turn_server(SECRET) as (turn_url, turn_log),
+        local_server_process(KEY) as upstream,
+    ):
+        (tmp_path / ".streamlit").mkdir()
+        (tmp_path / ".streamlit" / "secrets.toml").write_text(
+            f'[turn]\nurls = ["{turn_url}"]\nsecret = "{SECRET}"\nttl_s = 600\nrelay_only = true\n'
+        )
+        env = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": upstream}
+        with (
+            streamlit_app(tmp_path, **env) as url,
+            browser_page(url, tmp_path / "mic.wav", np.concatenate([mic, silence(30.0)])) as page,
+        ):
+            frame = component_frame(page)
+            frame.get_by_role("button", name="Start").click()
+            wait_text(page, MAIN, connected, 45)
+            wait_text(page, YOU, heard_the_phrase, 45)  # the microphone reached the model
+            wait_text(page, MODEL, lambda t: len(t.split()) > 3, 30)
+            deadline = time.monotonic() + 20
+            while not frame.evaluate(LEVEL_METER):  # … and its voice reached the page
+                assert time.monotonic() < deadline, "no audio heard at the page"
+                time.sleep(0.25)
+
+            page.get_by_text("Connection", exact=True).click()
+            page.get_by_role("button", name="Check the connection").click()
+            checked = wait_text(page, MAIN, lambda t: "Browser leg:" in t, 20)
+            print(f"\n{checked[checked.index('Browser leg:') :][:300]}")
+            assert "Browser leg: relayed through TURN" in checked, checked
+            assert "Upstream leg: direct" in checked, checked
+            frame.get_by_role("button", name="Stop").click()
+            go(page, "Events")
+            assert SECRET not in page.content()
+        log = (tmp_path / "streamlit.log").read_text()
+        assert SECRET not in log and "Traceback" not in log
+        allocations = turn_log.read_text()
+        assert "ALLOCATE" in allocations and "success" in allocations.lower(), allocations[-2000:]
