@@ -4,16 +4,18 @@ visitor leaves."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable
 from typing import Any
 
 from streamlit_webrtc import WebRtcMode, create_audio_sink_track, webrtc_streamer
+from streamlit_webrtc.eventloop import get_global_event_loop
 
 from components import hosting, patches, state
 from components.state import CallRequest
 from voicelab.call import Bridge, Target
-from voicelab.media.ice_route import ice_route
+from voicelab.media.ice_route import ice_route, measured_route
 from voicelab.protocol.session import SessionConfig
 
 #: streamlit-webrtc fetches TURN credentials when one of these is set (hosted demos).
@@ -51,9 +53,16 @@ def connection_check(current: Bridge) -> list[str]:
     context = state.streamer_context()
     worker = context._get_worker() if context is not None else None
     pc = getattr(worker, "pc", None)
-    lines.append(
-        ice_route(pc).words("Browser leg") if pc is not None else "Browser leg: not connected."
-    )
+    if pc is None:
+        lines.append("Browser leg: not connected.")
+    else:
+        # The browser legs live on Streamlit's own loop: measured there, never blocked.
+        measuring = asyncio.run_coroutine_threadsafe(measured_route(pc), get_global_event_loop())
+        try:
+            lines.append(measuring.result(2.0).words("Browser leg"))
+        except Exception:
+            measuring.cancel()
+            lines.append(ice_route(pc).words("Browser leg"))
     upstream = current.upstream_route()
     lines.append(
         upstream.words("Upstream leg") if upstream is not None else "Upstream leg: no call."
@@ -83,6 +92,8 @@ def _on_change() -> None:
     if context is None or not context.state.playing:
         current.stop()
         hosting.stopped()
+        if context is not None and context.state.signalling and hosting.turn_expired():
+            current.refuse(hosting.TURN_EXPIRED)
         return
     if not current.active:
         carried = current.carried_turns() if state.continue_conversation() else ()

@@ -74,6 +74,19 @@ def browser_ice_servers(settings: TurnSettings) -> list[dict[str, Any]]:
     return held[0]
 
 
+TURN_EXPIRED = (
+    "This page's pass for the relay server has expired (it was open a long time without a "
+    "change), so the call cannot connect; press Stop, then Start again."
+)
+
+
+def turn_expired() -> bool:
+    """At Start: whether the TURN credential this page was given has expired (a page left
+    without a rerun for longer than ``ttl_s``); the rerun that follows mints a fresh one."""
+    held = state.turn_servers()
+    return turn() is not None and held is not None and held[1] <= time.time()
+
+
 @st.cache_resource(show_spinner=False)
 def _gate(passcode: str) -> PasscodeGate:
     """One per process (and per passcode): wrong tries count across every session."""

@@ -6,7 +6,9 @@ its ledger lives beside its history there."""
 from __future__ import annotations
 
 import contextlib
+import re
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from tests.test_browser import (
     type_message,
     wait_text,
 )
+from tests.test_browser_pages import go
 
 PASSCODE = "correct horse battery"
 
@@ -49,6 +52,31 @@ def enter(page: Page, passcode: str) -> None:
 
 def press(page: Page, button: str) -> None:
     component_frame(page).get_by_role("button", name=button).click()
+
+
+def downloads(page: Page) -> bytes:
+    """What a visitor can take away of the call that just ended: its events as JSONL (the
+    Events page) and its export zip, unpacked (History)."""
+    go(page, "Events")
+    wait_text(page, MAIN, lambda t: re.search(r"[1-9]\d* of \d+ events", t), 20)
+    with page.expect_download(timeout=20_000) as events:
+        page.get_by_role("button", name="Download JSONL").click()
+    taken = Path(events.value.path()).read_bytes()
+    assert b"session.created" in taken
+    go(page, "History")
+    wait_text(page, MAIN, lambda t: "Pick one call" in t, 20)
+    box = page.locator("[data-testid='stDataFrame']").bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + 16, box["y"] + 36 + 17)  # the first row's checkbox
+    wait_text(page, MAIN, lambda t: "Export zip" in t, 20)
+    with page.expect_download(timeout=20_000) as export:
+        page.get_by_role("button", name="Export zip").click()
+    with zipfile.ZipFile(export.value.path()) as archive:
+        names = archive.namelist()
+        assert "events.jsonl" in names and "transcript.json" in names, names
+        taken += b"".join(archive.read(name) for name in names)
+    go(page, "Talk")
+    return taken
 
 
 def no_traceback(page: Page, log: Path) -> None:
@@ -159,6 +187,9 @@ def test_visitors_own_keys_only_and_daily_minutes_that_hold_after_a_reload(tmp_p
         )
         assert time.monotonic() - started >= 15.0, ended
         press(page, "Stop")
+        exported = downloads(page)
+        for key in (visitors_key, hosts_key):
+            assert key.encode() not in exported
 
         page.reload()
         component_frame(page)

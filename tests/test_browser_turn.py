@@ -63,6 +63,8 @@ def test_a_call_relayed_through_the_hosts_coturn_is_heard_both_ways(tmp_path: Pa
             print(f"\n{checked[checked.index('Browser leg:') :][:300]}")
             assert "Browser leg: relayed through TURN" in checked, checked
             assert "Upstream leg: direct" in checked, checked
+            # the RTCP figures of both server-side peers: what each received, and lost
+            assert checked.count(" packets lost (") == 2, checked
             frame.get_by_role("button", name="Stop").click()
             go(page, "Events")
             assert SECRET not in page.content()
@@ -70,3 +72,30 @@ def test_a_call_relayed_through_the_hosts_coturn_is_heard_both_ways(tmp_path: Pa
         assert SECRET not in log and "Traceback" not in log
         allocations = turn_log.read_text()
         assert "ALLOCATE" in allocations and "success" in allocations.lower(), allocations[-2000:]
+
+
+def test_a_page_whose_turn_credential_expired_is_told_and_the_next_start_works(tmp_path: Path):
+    ttl_s = 8
+    with (
+        turn_server(SECRET) as (turn_url, _log),
+        local_server_process(KEY) as upstream,
+    ):
+        (tmp_path / ".streamlit").mkdir()
+        (tmp_path / ".streamlit" / "secrets.toml").write_text(
+            f'[turn]\nurls = ["{turn_url}"]\nsecret = "{SECRET}"\nttl_s = {ttl_s}\n'
+            "relay_only = true\n"
+        )
+        env = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": upstream}
+        with (
+            streamlit_app(tmp_path, **env) as url,
+            browser_page(url, tmp_path / "quiet.wav", silence(60.0), loop=True) as page,
+        ):
+            frame = component_frame(page)
+            time.sleep(ttl_s + 1)  # the page sits there: nothing reruns it
+            frame.get_by_role("button", name="Start").click()
+            wait_text(page, MAIN, lambda t: "pass for the relay server has expired" in t, 20)
+            frame.get_by_role("button", name="Stop").click()
+            frame.get_by_role("button", name="Start").click()  # with the pass minted since
+            wait_text(page, MAIN, connected, 45)
+            frame.get_by_role("button", name="Stop").click()
+        assert "Traceback" not in (tmp_path / "streamlit.log").read_text()

@@ -239,3 +239,8 @@ def test_the_route_in_words_says_relayed_when_either_end_is_a_relay_candidate():
     assert IceRoute("checking").words("Browser leg") == (
         "Browser leg: no media path yet (ICE checking)."
     )
+    measured = IceRoute("completed", "host", "srflx", "203.0.113.7:5000", 23.4, 1990, 10, 2.06)
+    assert measured.words("Browser leg") == (
+        "Browser leg: direct, through the far side's NAT (203.0.113.7:5000), ICE completed; "
+        "round trip 23 ms, 10 of 2,000 packets lost (0.5 %), jitter 2.1 ms."
+    )

@@ -43,7 +43,7 @@ from voicelab.call.snapshot import (
 from voicelab.call.upstream_call import CallOptions, UpstreamCall
 from voicelab.history.writer import HistoryWriter
 from voicelab.media.frames import FRAME_MS
-from voicelab.media.ice_route import IceRoute, ice_route
+from voicelab.media.ice_route import IceRoute, ice_route, measured_route
 from voicelab.media.relay_track import FrameRelayTrack
 from voicelab.observers.event_log import Logged
 from voicelab.observers.stream import Observer
@@ -360,11 +360,19 @@ class Bridge(Intents, Renewals):
         call = self._current()
         return call.log.entries(kind) if call is not None else ()
 
-    def upstream_route(self) -> IceRoute | None:
-        """Which way the upstream call's media goes (WebRTC only): read, never changed."""
+    def upstream_route(self, timeout_s: float = 2.0) -> IceRoute | None:
+        """Which way the upstream call's media goes, and how well (WebRTC only): read on
+        the call's loop, never changed."""
         running = self._running
         pc = getattr(running.call.transport, "pc", None) if running is not None else None
-        return ice_route(pc) if pc is not None else None
+        if pc is None:
+            return None
+        measuring = asyncio.run_coroutine_threadsafe(measured_route(pc), running.thread.loop)
+        try:
+            return measuring.result(timeout_s)
+        except Exception:  # a busy or closing loop: the route without its figures
+            measuring.cancel()
+            return ice_route(pc)
 
     def _current(self) -> UpstreamCall | None:
         """The call now, or the one that just ended."""
