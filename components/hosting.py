@@ -33,32 +33,31 @@ NO_LEDGER = (
 )
 
 
-def policy() -> HostedPolicy | None:
-    """The host's policy; None when the app is not hosted (no ``[hosted]`` section).
-    ``PolicyError`` for a section that cannot be used."""
+def _section(name: str) -> dict[str, Any] | None:
+    """A section of ``.streamlit/secrets.toml`` as a dict; None when it is not there."""
     try:
-        section = st.secrets.get("hosted")
+        section = st.secrets.get(name)
     except Exception:  # no secrets.toml at all is normal
         return None
     if section is None:
         return None
     if not hasattr(section, "items"):
-        raise PolicyError("[hosted] must be a section of settings, not a single value.")
-    return policy_from(dict(section.items()))
+        raise PolicyError(f"[{name}] must be a section of settings, not a single value.")
+    return dict(section.items())
+
+
+def policy() -> HostedPolicy | None:
+    """The host's policy; None when the app is not hosted (no ``[hosted]`` section).
+    ``PolicyError`` for a section that cannot be used."""
+    section = _section("hosted")
+    return None if section is None else policy_from(section)
 
 
 def turn() -> TurnSettings | None:
     """The host's TURN servers for the browser leg (``[turn]``), if any; ``PolicyError``
     for settings that cannot be used."""
-    try:
-        section = st.secrets.get("turn")
-    except Exception:  # no secrets.toml at all is normal
-        return None
-    if section is None:
-        return None
-    if not hasattr(section, "items"):
-        raise PolicyError("[turn] must be a section of settings, not a single value.")
-    return turn_from(dict(section.items()))
+    section = _section("turn")
+    return None if section is None else turn_from(section)
 
 
 def browser_ice_servers(settings: TurnSettings) -> list[dict[str, Any]]:

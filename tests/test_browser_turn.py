@@ -6,7 +6,9 @@ neither the page nor the app's log."""
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -32,20 +34,23 @@ from tests.turn import turn_server
 SECRET = "shared-secret-of-the-test-turn-server"
 
 
+@contextlib.contextmanager
+def relayed_app(tmp: Path, turn_url: str, upstream: str, ttl_s: int) -> Iterator[str]:
+    """The app with ``[turn]`` pointing at the test's coturn, relayed candidates only."""
+    (tmp / ".streamlit").mkdir()
+    (tmp / ".streamlit" / "secrets.toml").write_text(
+        f'[turn]\nurls = ["{turn_url}"]\nsecret = "{SECRET}"\nttl_s = {ttl_s}\nrelay_only = true\n'
+    )
+    with streamlit_app(tmp, OPENAI_API_KEY=KEY, OPENAI_BASE_URL=upstream) as url:
+        yield url
+
+
 def test_a_call_relayed_through_the_hosts_coturn_is_heard_both_ways(tmp_path: Path):
-    mic = phrase(WEATHER, lead_s=3.0)
-    with (
-        turn_server(SECRET) as (turn_url, turn_log),
-        local_server_process(KEY) as upstream,
-    ):
-        (tmp_path / ".streamlit").mkdir()
-        (tmp_path / ".streamlit" / "secrets.toml").write_text(
-            f'[turn]\nurls = ["{turn_url}"]\nsecret = "{SECRET}"\nttl_s = 600\nrelay_only = true\n'
-        )
-        env = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": upstream}
+    mic = np.concatenate([phrase(WEATHER, lead_s=3.0), silence(30.0)])
+    with turn_server(SECRET) as (turn_url, turn_log), local_server_process(KEY) as upstream:
         with (
-            streamlit_app(tmp_path, **env) as url,
-            browser_page(url, tmp_path / "mic.wav", np.concatenate([mic, silence(30.0)])) as page,
+            relayed_app(tmp_path, turn_url, upstream, ttl_s=600) as url,
+            browser_page(url, tmp_path / "mic.wav", mic) as page,
         ):
             frame = component_frame(page)
             frame.get_by_role("button", name="Start").click()
@@ -76,18 +81,9 @@ def test_a_call_relayed_through_the_hosts_coturn_is_heard_both_ways(tmp_path: Pa
 
 def test_a_page_whose_turn_credential_expired_is_told_and_the_next_start_works(tmp_path: Path):
     ttl_s = 8
-    with (
-        turn_server(SECRET) as (turn_url, _log),
-        local_server_process(KEY) as upstream,
-    ):
-        (tmp_path / ".streamlit").mkdir()
-        (tmp_path / ".streamlit" / "secrets.toml").write_text(
-            f'[turn]\nurls = ["{turn_url}"]\nsecret = "{SECRET}"\nttl_s = {ttl_s}\n'
-            "relay_only = true\n"
-        )
-        env = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": upstream}
+    with turn_server(SECRET) as (turn_url, _log), local_server_process(KEY) as upstream:
         with (
-            streamlit_app(tmp_path, **env) as url,
+            relayed_app(tmp_path, turn_url, upstream, ttl_s) as url,
             browser_page(url, tmp_path / "quiet.wav", silence(60.0), loop=True) as page,
         ):
             frame = component_frame(page)
