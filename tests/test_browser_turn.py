@@ -64,7 +64,10 @@ def test_a_call_relayed_through_the_hosts_coturn_is_heard_both_ways(tmp_path: Pa
 
             page.get_by_text("Connection", exact=True).click()
             page.get_by_role("button", name="Check the connection").click()
-            checked = wait_text(page, MAIN, lambda t: "Browser leg:" in t, 20)
+            # the page streams the lines as they are measured: wait for both
+            checked = wait_text(
+                page, MAIN, lambda t: "Browser leg:" in t and "Upstream leg:" in t, 20
+            )
             print(f"\n{checked[checked.index('Browser leg:') :][:300]}")
             assert "Browser leg: relayed through TURN" in checked, checked
             assert "Upstream leg: direct" in checked, checked
