@@ -40,9 +40,9 @@ from voicelab.history import (
     StereoPcmFile,
     TurnChanged,
     export_zip,
+    tables,
     wav_from_pcm,
 )
-from voicelab.history import store as store_module
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = 1_700_000_000.0
@@ -307,7 +307,7 @@ def test_audio_paths_stay_in_the_audio_dir(store: HistoryStore) -> None:
 
 
 def test_tables_compile_for_postgresql() -> None:
-    for table in store_module.metadata.sorted_tables:
+    for table in tables.metadata.sorted_tables:
         assert "CREATE TABLE" in str(CreateTable(table).compile(dialect=postgresql.dialect()))
 
 

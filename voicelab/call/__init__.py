@@ -2,6 +2,8 @@
 
 * ``bridge`` — the thread-safe façade the page talks to: intents in, snapshots out;
   ``intents`` — what the page asks of the live call, carried out on the call's loop;
+  ``readings`` — what the page, the host's ledger and the diagnostics read of it;
+  ``limits`` — a host's limits of one call, and its progress as the ledger reads it;
 * ``upstream_call`` — the call's behaviour: intents become client events, every event goes
   to the observers, barge-in and reconnect carry-over happen here; ``call_life`` — its
   life on the loop: connect, watch (the watchdog, a stalled answer), hang up;

@@ -1,7 +1,8 @@
 """Every call, kept as it happens: settings, turns, events, figures and (optionally) audio.
 
 * ``records`` — the write ops and the read results, plain values
-* ``store`` — ``HistoryStore``: SQLAlchemy tables (SQLite by default) and audio files
+* ``tables`` — the schema (three tables) and the portable SQL helpers
+* ``store`` — ``HistoryStore``: those tables through SQLAlchemy (SQLite by default) and audio files
 * ``writer`` — ``HistoryWriter``: the thread that stores a live call without ever blocking it
 * ``audio_file`` — both directions of a call's audio in one stereo file that survives a kill
 * ``export`` — one stored call as a zip

@@ -1,30 +1,16 @@
-"""Where calls are kept: three tables through SQLAlchemy, audio as files beside them.
-
-Portable on purpose, so a PostgreSQL URL works unchanged: string keys, JSON kept as text,
-upserts written as "update, insert if nothing matched" rather than a dialect's ON CONFLICT.
-SQLite (the default) runs in WAL mode so the page can read while the writer writes.
+"""Where calls are kept: the tables of ``tables`` through SQLAlchemy, audio as files beside
+them. Upserts are written as "update, insert if nothing matched" rather than a dialect's ON
+CONFLICT, so a PostgreSQL URL works unchanged.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
-import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    Column,
     Connection,
-    Float,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
     create_engine,
     delete,
     event,
@@ -47,87 +33,21 @@ from voicelab.history.records import (
     StoredEvent,
     TurnChanged,
 )
-
-_ID = 255  # length of key columns
-_SHORT = 64
-_CHUNK = 500  # ids per IN (...): well under every backend's parameter limit
-
-metadata = MetaData()
-
-calls = Table(
-    "calls",
+from voicelab.history.tables import (
+    ID_LENGTH,
+    SHORT_LENGTH,
+    as_dict,
+    calls,
+    chunks,
+    clip,
+    dumps,
+    events,
     metadata,
-    Column("call_id", String(_ID), primary_key=True),
-    Column("started_at", Float, nullable=False, index=True),
-    Column("ended_at", Float),
-    Column("backend", String(_ID), nullable=False),
-    Column("model", String(_ID), nullable=False),
-    Column("settings", Text, nullable=False),
-    Column("figures", Text, nullable=False),
-    Column("status", String(_SHORT)),
-    Column("problem", Text),
+    number,
+    safe_name,
+    sqlite_pragmas,
+    turns,
 )
-
-turns = Table(
-    "turns",
-    metadata,
-    Column("call_id", String(_ID), primary_key=True),
-    Column("item_id", String(_ID), primary_key=True),
-    Column("position", Integer, nullable=False),
-    Column("data", Text, nullable=False),
-)
-
-events = Table(
-    "events",
-    metadata,
-    Column("call_id", String(_ID), primary_key=True),
-    Column("seq", Integer, primary_key=True, autoincrement=False),
-    Column("at", Float, nullable=False),
-    Column("direction", String(_SHORT), nullable=False),
-    Column("type", String(_ID), nullable=False),
-    Column("data", Text, nullable=False),
-    Index("ix_events_call_type", "call_id", "type"),
-)
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
-
-
-def safe_name(call_id: str) -> str:
-    """A file name for a call id. A hash is added whenever cleaning changed the id, so two
-    ids that clean to the same text still get different files."""
-    cleaned = _UNSAFE.sub("_", call_id)[:100]
-    if cleaned != call_id or not cleaned:
-        cleaned = f"{cleaned}-{hashlib.sha1(call_id.encode()).hexdigest()[:12]}"
-    return cleaned
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _dict(text: str | None) -> dict[str, Any]:
-    """A stored JSON object, or {} for anything else: one bad row never breaks a read."""
-    try:
-        value = json.loads(text) if text else {}
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def _clip(text: str, length: int) -> str:
-    # PostgreSQL refuses an over-long VARCHAR where SQLite would keep it.
-    return str(text)[:length]
-
-
-def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), _CHUNK):
-        yield items[i : i + _CHUNK]
 
 
 def _replace_key(op: Op) -> tuple[str, ...] | None:
@@ -156,15 +76,6 @@ def _dedupe(ops: Sequence[Op]) -> list[Op]:
     return kept
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-    finally:
-        cursor.close()
-
-
 class HistoryStore:
     """Safe to use from several threads: each method takes its own connection."""
 
@@ -185,7 +96,7 @@ class HistoryStore:
                 Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         self._engine = create_engine(url, **options)
         if sqlite:
-            event.listen(self._engine, "connect", _sqlite_pragmas)
+            event.listen(self._engine, "connect", sqlite_pragmas)
         metadata.create_all(self._engine)
         self.audio_dir.mkdir(parents=True, exist_ok=True)
 
@@ -216,15 +127,15 @@ class HistoryStore:
                 elif isinstance(op, TurnChanged):
                     self._turn(conn, op)
                 elif isinstance(op, FiguresChanged):
-                    self._set_call(conn, op.call_id, figures=_dumps(op.figures))
+                    self._set_call(conn, op.call_id, figures=dumps(op.figures))
                 elif isinstance(op, SettingsChanged):
-                    self._set_call(conn, op.call_id, settings=_dumps(op.settings))
+                    self._set_call(conn, op.call_id, settings=dumps(op.settings))
                 elif isinstance(op, CallEnded):
                     self._set_call(
                         conn,
                         op.call_id,
                         ended_at=op.ended_at,
-                        status=_clip(op.status, _SHORT),
+                        status=clip(op.status, SHORT_LENGTH),
                         problem=op.problem,
                     )
             # Events touch no other row, so writing them together after the rest is the
@@ -234,7 +145,7 @@ class HistoryStore:
     @staticmethod
     def _existing(conn: Connection, call_ids: Iterable[str]) -> set[str]:
         found: set[str] = set()
-        for chunk in _chunks(sorted(call_ids)):
+        for chunk in chunks(sorted(call_ids)):
             query = select(calls.c.call_id).where(calls.c.call_id.in_(chunk))
             found.update(conn.execute(query).scalars())
         return found
@@ -243,9 +154,9 @@ class HistoryStore:
     def _start(conn: Connection, op: CallStarted, exists: bool) -> None:
         values = {
             "started_at": op.started_at,
-            "backend": _clip(op.backend, _ID),
-            "model": _clip(op.model, _ID),
-            "settings": _dumps(op.settings),
+            "backend": clip(op.backend, ID_LENGTH),
+            "model": clip(op.model, ID_LENGTH),
+            "settings": dumps(op.settings),
         }
         if exists:
             conn.execute(update(calls).where(calls.c.call_id == op.call_id).values(**values))
@@ -258,7 +169,7 @@ class HistoryStore:
 
     @staticmethod
     def _turn(conn: Connection, op: TurnChanged) -> None:
-        values = {"position": op.position, "data": _dumps(op.turn)}
+        values = {"position": op.position, "data": dumps(op.turn)}
         found = conn.execute(
             update(turns)
             .where(turns.c.call_id == op.call_id, turns.c.item_id == op.item_id)
@@ -273,7 +184,7 @@ class HistoryStore:
         for op in logged:
             by_call.setdefault(op.call_id, {}).setdefault(op.seq, op)  # first one wins
         for call_id, by_seq in by_call.items():
-            for chunk in _chunks(sorted(by_seq)):
+            for chunk in chunks(sorted(by_seq)):
                 query = select(events.c.seq).where(
                     events.c.call_id == call_id, events.c.seq.in_(chunk)
                 )
@@ -284,9 +195,9 @@ class HistoryStore:
                     "call_id": call_id,
                     "seq": op.seq,
                     "at": op.at,
-                    "direction": _clip(op.direction, _SHORT),
-                    "type": _clip(str(op.event.get("type", "")), _ID),
-                    "data": _dumps(op.event),
+                    "direction": clip(op.direction, SHORT_LENGTH),
+                    "type": clip(str(op.event.get("type", "")), ID_LENGTH),
+                    "data": dumps(op.event),
                 }
                 for op in by_seq.values()
             ]
@@ -315,12 +226,12 @@ class HistoryStore:
                 .where(turns.c.call_id == call_id)
                 .order_by(turns.c.position, turns.c.item_id)
             ).scalars()
-            stored_turns = [turn for turn in map(_dict, data) if turn]
+            stored_turns = [turn for turn in map(as_dict, data) if turn]
             stored_events = self._events(conn, call_id, -1, None)
         return StoredCall(
             summary=self._summary(row),
-            settings=_dict(row.settings),
-            figures=_dict(row.figures),
+            settings=as_dict(row.settings),
+            figures=as_dict(row.figures),
             turns=stored_turns,
             events=stored_events,
             problem=row.problem,
@@ -344,16 +255,16 @@ class HistoryStore:
         if limit is not None:
             query = query.limit(max(0, limit))
         return [
-            StoredEvent(seq=row.seq, at=row.at, direction=row.direction, event=_dict(row.data))
+            StoredEvent(seq=row.seq, at=row.at, direction=row.direction, event=as_dict(row.data))
             for row in conn.execute(query)
         ]
 
     def _summary(self, row: Any) -> CallSummary:
-        figures = _dict(row.figures)
-        duration = _number(figures.get("duration_s"))
+        figures = as_dict(row.figures)
+        duration = number(figures.get("duration_s"))
         if duration is None and row.ended_at is not None:
             duration = max(0.0, row.ended_at - row.started_at)
-        turn_count = _number(figures.get("turns"))
+        turn_count = number(figures.get("turns"))
         return CallSummary(
             call_id=row.call_id,
             started_at=row.started_at,
@@ -362,8 +273,8 @@ class HistoryStore:
             model=row.model,
             duration_s=duration,
             turns=None if turn_count is None else int(turn_count),
-            v2v_p50_ms=_number(figures.get("v2v_p50_ms")),
-            cost_usd=_number(figures.get("cost_usd")),
+            v2v_p50_ms=number(figures.get("v2v_p50_ms")),
+            cost_usd=number(figures.get("cost_usd")),
             has_audio=self._has_audio(row.call_id),
             status=row.status,
         )
@@ -413,7 +324,7 @@ class HistoryStore:
 
     def _delete(self, call_ids: Sequence[str]) -> None:
         with self._engine.begin() as conn:
-            for chunk in _chunks(call_ids):
+            for chunk in chunks(call_ids):
                 for table in (events, turns, calls):
                     conn.execute(delete(table).where(table.c.call_id.in_(chunk)))
         for call_id in call_ids:
