@@ -6,11 +6,8 @@ process that started it (``PR_SET_PDEATHSIG``)."""
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -20,15 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.processes import dies_with_parent, free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "deploy" / "nginx.conf"
 NGINX = "/usr/sbin/nginx"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def site_for(first: int, second: int, listen: int) -> str:
@@ -40,17 +33,13 @@ def site_for(first: int, second: int, listen: int) -> str:
     return text.replace("listen 80;", f"listen 127.0.0.1:{listen};")
 
 
-def _dies_with_parent() -> None:
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 @contextlib.contextmanager
 def nginx_proxy(first: int, second: int) -> Iterator[str]:
     """nginx in front of replicas on ``first`` and ``second``; yields its URL."""
     if not Path(NGINX).exists():
         pytest.fail("This test needs Debian's nginx: apt-get install nginx")
     root = Path(tempfile.mkdtemp(prefix="voicelab-nginx-"))
-    port = _free_port()
+    port = free_port()
     (root / "voicelab.conf").write_text(site_for(first, second, port))
     user = "user root root;" if os.getuid() == 0 else ""
     temps = "".join(
@@ -64,7 +53,7 @@ def nginx_proxy(first: int, second: int) -> Iterator[str]:
     )
     proc = subprocess.Popen(
         [NGINX, "-p", str(root), "-c", str(root / "nginx.conf")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_dies_with_parent,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=dies_with_parent,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:

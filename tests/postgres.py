@@ -7,13 +7,11 @@ run leaves no server behind."""
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -23,8 +21,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.processes import dies_with_parent, free_port
+
 ROLE = "voicelab"
-_PR_SET_PDEATHSIG = 1
 
 
 def _bindir() -> Path:
@@ -32,12 +31,6 @@ def _bindir() -> Path:
     if not found:
         pytest.fail("These tests need Debian's postgresql: apt-get install postgresql")
     return found[-1].parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _as_owner(uid: int | None, gid: int | None):
@@ -48,7 +41,7 @@ def _as_owner(uid: int | None, gid: int | None):
         if gid is not None and uid is not None:
             os.setgid(gid)
             os.setuid(uid)
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        dies_with_parent()
 
     return switch
 
@@ -64,7 +57,7 @@ def postgres_server() -> Iterator[str]:
         uid, gid = owner.pw_uid, owner.pw_gid
         os.chown(root, uid, gid)
     data, sockets = root / "data", root
-    port = _free_port()
+    port = free_port()
     switch = _as_owner(uid, gid)
     subprocess.run(
         [bindir / "initdb", "-D", data, "-U", ROLE, "-A", "trust", "-E", "UTF8", "--no-sync"],

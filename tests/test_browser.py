@@ -8,7 +8,6 @@ import contextlib
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 from playwright.sync_api import Frame, Page, sync_playwright
 
 from tests.conftest import local_server_process
+from tests.processes import free_port
 from tests.speech import phrase, silence
 from voicelab.media.frames import WEBRTC_RATE
 
@@ -41,12 +41,6 @@ NOISE_DBFS = -50.0
 IFRAME = 'iframe[title="streamlit_webrtc.component.webrtc_streamer"]'
 
 pytestmark = pytest.mark.timeout(240)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_wav(path: Path, samples: np.ndarray) -> None:

@@ -5,9 +5,7 @@ its log in a temporary folder; it dies with the process that started it."""
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -17,18 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import dies_with_parent, free_port
+
 TURNSERVER = "/usr/bin/turnserver"
 REALM = "voicelab"
-
-
-def _free_port(kind: int) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _dies_with_parent() -> None:
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 @contextlib.contextmanager
@@ -37,7 +27,7 @@ def turn_server(secret: str) -> Iterator[tuple[str, Path]]:
     if not Path(TURNSERVER).exists():
         pytest.fail("This test needs Debian's coturn: apt-get install coturn")
     root = Path(tempfile.mkdtemp(prefix="voicelab-turn-"))
-    port = _free_port(socket.SOCK_DGRAM)
+    port = free_port(socket.SOCK_DGRAM)
     log = root / "turn.log"
     proc = subprocess.Popen(
         [TURNSERVER, "-n", "--listening-ip=127.0.0.1", f"--listening-port={port}",
@@ -46,7 +36,7 @@ def turn_server(secret: str) -> Iterator[tuple[str, Path]]:
          "--fingerprint", "--no-cli", "--no-tls", "--no-dtls", "--no-tcp-relay",
          "--allow-loopback-peers", f"--log-file={log}", "--simple-log", "--verbose",
          f"--pidfile={root / 'turn.pid'}", f"--userdb={root / 'turn.db'}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_dies_with_parent,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=dies_with_parent,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 15
