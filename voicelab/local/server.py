@@ -164,23 +164,7 @@ class LocalServer:
                     type="rate_limit_exceeded",
                 ),
             )
-        session = Session(self.options.max_call_s)
-        if session_json is not None:
-            try:
-                parsed = wire_json.loads(session_json)
-            except wire_json.TooDeep as exc:
-                raise RealtimeError(
-                    f"We could not parse the JSON body of the 'session' part: {exc}.",
-                    "invalid_json",
-                    "session",
-                ) from exc
-            except ValueError as exc:
-                raise RealtimeError(
-                    "We could not parse the JSON body of the 'session' part.",
-                    "invalid_json",
-                    "session",
-                ) from exc
-            session.apply(parsed, initial=True)
+        session = self._session(session_json)
         if not offer.lstrip().startswith("v=0") or "m=" not in offer:
             raise RealtimeError("The 'sdp' part is not an SDP offer.", "invalid_offer", "sdp")
         call = RealtimeCall(
@@ -208,6 +192,28 @@ class LocalServer:
             content_type="application/sdp",
             headers={"Location": f"/v1/realtime/calls/{call.id}"},
         )
+
+    def _session(self, session_json: str | None) -> Session:
+        """The call's session: the defaults, with the offer's ``session`` part applied."""
+        session = Session(self.options.max_call_s)
+        if session_json is None:
+            return session
+        try:
+            parsed = wire_json.loads(session_json)
+        except wire_json.TooDeep as exc:
+            raise RealtimeError(
+                f"We could not parse the JSON body of the 'session' part: {exc}.",
+                "invalid_json",
+                "session",
+            ) from exc
+        except ValueError as exc:
+            raise RealtimeError(
+                "We could not parse the JSON body of the 'session' part.",
+                "invalid_json",
+                "session",
+            ) from exc
+        session.apply(parsed, initial=True)
+        return session
 
     async def _read_offer(self, request: web.Request) -> tuple[str, str | None]:
         ctype = request.content_type

@@ -243,6 +243,15 @@ class FrameRelayTrack(MediaStreamTrack):
         packet.pts, packet.time_base = frame.pts, frame.time_base
         return packet
 
+    def _tell_taps(self, samples: np.ndarray | None) -> None:
+        at = time.monotonic()
+        for tap in self.taps:
+            try:
+                tap.sent(samples, at)
+            except Exception:  # the audio goes on without it
+                log.exception("%s failed and was removed", type(tap).__name__)
+                self.remove_tap(tap)
+
     async def recv(self) -> av.AudioFrame | av.Packet:
         if self.readyState != "live":
             raise MediaStreamError
@@ -296,13 +305,7 @@ class FrameRelayTrack(MediaStreamTrack):
                 samples = first_channel(frame) if self.taps else None
                 break
         if self.taps:
-            at = time.monotonic()
-            for tap in self.taps:
-                try:
-                    tap.sent(samples, at)
-                except Exception:  # the audio goes on without it
-                    log.exception("%s failed and was removed", type(tap).__name__)
-                    self.remove_tap(tap)
+            self._tell_taps(samples)
         frame.pts = self._pts
         frame.time_base = _TIME_BASE
         out = self._packet(frame) if self.packets else frame
