@@ -1,7 +1,8 @@
 """Hosted mode, the Streamlit side: the ``[hosted]`` section of ``.streamlit/secrets.toml``
-read into a policy, the passcode gate drawn before anything else, the visitor named (their
-address, as the server sees it), every Start admitted or refused against the ledger, and
-the browser leg's TURN servers from ``[turn]``.
+read into a policy, the gate drawn before anything else (sign-in through ``st.login`` when
+``[auth]`` configures a provider, then the passcode), the visitor named (who signed in, or
+their address as the server sees it), every Start admitted or refused against the ledger,
+and the browser leg's TURN servers from ``[turn]``.
 The logic lives in ``voicelab/hosting``; this module only reads Streamlit's state for it."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import streamlit as st
 
 from components import history, state
+from components.plain_text import plain
 from voicelab.call import Bridge
 from voicelab.call.limits import CallLimits
 from voicelab.hosting.allowance import admit
@@ -23,6 +25,13 @@ from voicelab.hosting.keeper import LedgerKeeper
 from voicelab.hosting.ledger import Ledger
 from voicelab.hosting.passcode import PasscodeGate
 from voicelab.hosting.policy import HostedPolicy, PolicyError, policy_from
+from voicelab.hosting.sign_in import (
+    Identity,
+    button_label,
+    identity_from,
+    refusal,
+    sign_in_providers,
+)
 from voicelab.hosting.turn import TurnSettings, ice_servers, turn_from
 
 log = logging.getLogger(__name__)
@@ -51,6 +60,19 @@ def policy() -> HostedPolicy | None:
     ``PolicyError`` for a section that cannot be used."""
     section = _section("hosted")
     return None if section is None else policy_from(section)
+
+
+def providers(hosted: HostedPolicy) -> tuple[str, ...]:
+    """The identity providers the gate offers (none: no sign-in); ``PolicyError`` for an
+    ``[auth]`` section that ``st.login`` could not use."""
+    return sign_in_providers(hosted.allowed_users, _section("auth"))
+
+
+def identity() -> Identity | None:
+    """Who signed in to this session, if anyone did."""
+    if not st.user.is_logged_in:
+        return None
+    return identity_from(st.user.to_dict())
 
 
 def turn() -> TurnSettings | None:
@@ -113,8 +135,11 @@ def books() -> Books | None:
 
 
 def visitor(hosted: HostedPolicy) -> str:
-    """Who the limits are counted for: the address the request came from (the first
-    X-Forwarded-For entry when the host trusts the proxy that sets it)."""
+    """Who the limits are counted for: the signed-in identity when the demo asks visitors to
+    sign in, else the address the request came from (the first X-Forwarded-For entry when
+    the host trusts the proxy that sets it)."""
+    if (signed_in := identity()) is not None:
+        return signed_in.visitor
     if hosted.trust_forwarded_for:
         forwarded = (st.context.headers.get("X-Forwarded-For") or "").split(",")[0].strip()
         if forwarded:
@@ -131,16 +156,22 @@ def _check_passcode(gate: PasscodeGate, hosted: HostedPolicy) -> None:
 
 
 def gate() -> HostedPolicy | None:
-    """Before anything else is drawn: the page stops here until the visitor is let in.
+    """Before anything else is drawn: the page stops here until the visitor is let in
+    (signed in, when the host configured sign-in; then the passcode, when there is one).
     Returns the policy in force (None: not hosted)."""
     try:
         hosted = policy()
         turn()  # checked here, so a mistake in it closes the demo with its sentence too
+        offered = providers(hosted) if hosted is not None else ()
     except PolicyError as exc:
         log.error("hosted mode is misconfigured: %s", exc)
         st.error(f"This demo is not set up correctly, so it is closed: {exc}")
         st.stop()
-    if hosted is None or hosted.passcode is None or state.admitted():
+    if hosted is None:
+        return None
+    if offered:
+        _sign_in(hosted, offered)
+    if hosted.passcode is None or state.admitted():
         return hosted
     gate = _gate(hosted.passcode)
     st.title("Voice Lab")
@@ -150,6 +181,28 @@ def gate() -> HostedPolicy | None:
     if message := state.take_gate_message():
         st.error(message)
     st.stop()
+
+
+def _sign_in(hosted: HostedPolicy, offered: tuple[str, ...]) -> None:
+    """Returns only for a visitor signed in and on the host's list; draws who they are, and
+    the way out, at the top of the sidebar."""
+    signed_in = identity()
+    if signed_in is None:
+        st.title("Voice Lab")
+        st.write("Sign in to use this demo.")
+        for provider in offered:
+            if st.button(button_label(provider), key=f"voicelab-sign-in-{provider}"):
+                st.login(provider)
+        st.stop()
+    if (why := refusal(hosted.allowed_users, signed_in)) is not None:
+        st.title("Voice Lab")
+        st.error(plain(why))
+        if st.button("Sign out"):
+            st.logout()
+        st.stop()
+    st.sidebar.caption(f"Signed in as {plain(signed_in.shown)}")
+    if st.sidebar.button("Sign out"):
+        st.logout()
 
 
 def start(
@@ -178,7 +231,8 @@ def start(
             bridge.refuse(verdict)
             return
         key = f"{int(now)}-{secrets.token_hex(6)}"
-        kept.ledger.open(key, who, now)
+        ends_by = None if verdict.seconds is None else now + verdict.seconds
+        kept.ledger.open(key, who, now, ends_by)
     except Exception:
         log.exception("the hosting ledger could not be read or written")
         bridge.refuse(NO_LEDGER)

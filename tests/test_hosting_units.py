@@ -10,6 +10,14 @@ from voicelab.call.limits import CallLimits
 from voicelab.hosting.allowance import DAY_S, Usage, admit, dollars, until_midnight
 from voicelab.hosting.passcode import FREE_TRIES, MAX_ADDRESSES, PasscodeGate
 from voicelab.hosting.policy import HostedPolicy, PolicyError, policy_from
+from voicelab.hosting.sign_in import (
+    Identity,
+    button_label,
+    identity_from,
+    providers,
+    refusal,
+    sign_in_providers,
+)
 
 NOON = 20_000 * DAY_S + 12 * 3600.0  # a day's 12:00 UTC
 HIDDEN = "a-turn-secret-never-shown"
@@ -124,6 +132,28 @@ def test_the_deployment_wide_limit_turns_a_further_visitor_away():
     turned_away = admit(policy, Usage(all_open=2), NOON)
     assert turned_away == (
         "The demo is busy: 2 calls are going on, its limit. Try again in a few minutes."
+    )
+
+
+def test_the_busy_message_says_when_a_place_is_free_when_the_ledger_knows():
+    policy = HostedPolicy(calls_at_once=2)
+    # two calls open, one of them must end by its time limit 6 min 30 s from now
+    turned_away = admit(policy, Usage(all_open=2, ends_by=(NOON + 390.0,)), NOON)
+    assert turned_away == (
+        "The demo is busy: 2 calls are going on, its limit. A place is free within 7 minutes "
+        "(by 12:07 UTC); try again then."
+    )
+    # three open against a limit of two (two Starts at once on two replicas): two must end
+    assert "within 10 minutes (by 12:10 UTC)" in admit(
+        policy, Usage(all_open=3, ends_by=(NOON + 60.0, NOON + 600.0)), NOON
+    )
+    # only one of the two that must end has a limit: the ledger cannot say
+    assert admit(policy, Usage(all_open=3, ends_by=(NOON + 60.0,)), NOON).endswith(
+        "Try again in a few minutes."
+    )
+    # a limit already past (its row not yet ended): now, not in the past
+    assert "within a minute (by 12:00 UTC)" in admit(
+        policy, Usage(all_open=2, ends_by=(NOON - 5.0,)), NOON
     )
 
 
@@ -244,3 +274,71 @@ def test_the_route_in_words_says_relayed_when_either_end_is_a_relay_candidate():
         "Browser leg: direct, through the far side's NAT (203.0.113.7:5000), ICE completed; "
         "round trip 23 ms, 10 of 2,000 packets lost (0.5 %), jitter 2.1 ms."
     )
+
+
+# ---- sign-in -------------------------------------------------------------------------------
+
+AUTH = {"redirect_uri": "https://demo.example.org/oauth2callback", "cookie_secret": "c" * 32}
+PROVIDER = {"client_id": "id", "client_secret": "shh", "server_metadata_url": "https://idp/x"}
+
+
+def test_the_providers_of_an_auth_section_are_the_default_and_each_named_one():
+    assert providers({**AUTH, **PROVIDER}) == ("default",)
+    assert providers({**AUTH, "google": PROVIDER, "okta": PROVIDER}) == ("google", "okta")
+    assert button_label("default") == "Sign in"
+    assert button_label("google") == "Sign in with Google"
+    assert sign_in_providers(None, None) == ()
+    assert sign_in_providers(("@example.org",), {**AUTH, "google": PROVIDER}) == ("google",)
+
+
+@pytest.mark.parametrize(
+    ("auth", "sentence"),
+    [
+        ({**PROVIDER, "cookie_secret": "c"}, "[auth] needs redirect_uri for sign-in"),
+        ({**PROVIDER, "redirect_uri": AUTH["redirect_uri"]}, "[auth] needs cookie_secret"),
+        ({**AUTH, "redirect_uri": "https://demo/"}, "[auth] redirect_uri must be the app's URL"),
+        (AUTH, "[auth] names no identity provider"),
+        ({**AUTH, "client_id": "id"}, "[auth] is missing client_secret, server_metadata_url."),
+        ({**AUTH, "google": {"client_id": "id"}}, "[auth.google] is missing client_secret"),
+        ({**AUTH, "my_idp": PROVIDER}, "[auth.my_idp]: Streamlit refuses a provider name"),
+    ],
+)
+def test_an_auth_section_st_login_would_refuse_is_one_sentence(auth, sentence):
+    with pytest.raises(PolicyError) as raised:
+        providers(auth)
+    assert str(raised.value).startswith(sentence)
+    assert "shh" not in str(raised.value)
+
+
+def test_an_allow_list_without_sign_in_or_in_the_wrong_shape_is_refused():
+    with pytest.raises(PolicyError, match=r"allowed_users needs sign-in: add an \[auth\]"):
+        sign_in_providers(("@example.org",), None)
+    for wrong in ("@example.org", [], ["ada"], ["ada@"], [7]):
+        with pytest.raises(PolicyError, match=r"\[hosted\] allowed_users"):
+            policy_from({"allowed_users": wrong})
+    policy = policy_from({"allowed_users": ["Ada@Example.org", " @Team.example.org "]})
+    assert policy.allowed_users == ("ada@example.org", "@team.example.org")
+
+
+def test_an_identity_is_its_issuer_and_subject_and_the_allow_list_reads_its_email():
+    claims = {"iss": "https://idp", "sub": "u-1", "email": "Ada@Example.org", "name": "Ada"}
+    ada = identity_from(claims)
+    assert ada == Identity("https://idp", "u-1", "ada@example.org", True, "Ada")
+    assert ada.visitor == "https://idp u-1" and ada.shown == "ada@example.org"
+    # another provider's user with the same subject is someone else
+    assert identity_from({**claims, "iss": "https://other"}).visitor != ada.visitor
+    assert identity_from({"email": "x@y"}) is None  # no subject: no identity
+    long = identity_from({"iss": "https://" + "i" * 300, "sub": "s"})
+    assert long.visitor.startswith("sha256 ") and len(long.visitor) < 255
+
+    assert refusal(None, ada) is None  # no list: anyone who signs in
+    assert refusal(("ada@example.org",), ada) is None
+    assert refusal(("@example.org",), ada) is None
+    assert refusal(("@sub.example.org", "bob@example.org"), ada) == (
+        "This demo is open only to the people its host listed, and ada@example.org is not one "
+        "of them; sign out and use another account."
+    )
+    unverified = identity_from({**claims, "email_verified": False})
+    assert "has not verified ada@example.org" in refusal(("@example.org",), unverified)
+    no_email = identity_from({"iss": "https://idp", "sub": "u-2"})
+    assert "did not share an email address" in refusal(("@example.org",), no_email)

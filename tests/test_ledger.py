@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.browser_leg import BrowserLeg, until
 from tests.postgres import fresh_database
@@ -58,6 +59,32 @@ def test_the_ledger_counts_open_calls_and_todays_use_per_visitor(ledger: Ledger)
     # rows whose replica stopped refreshing them are no longer open; what they used counts
     later = NOON + 230 + STALE_S + 1
     assert ledger.usage("10.0.0.1", later) == Usage(150.0, pytest.approx(0.30), 0, 0)
+
+
+def test_the_ledger_says_when_open_calls_end_at_the_latest(ledger: Ledger):
+    ledger.open("unlimited", "10.0.0.1", NOON)
+    ledger.open("late", "10.0.0.2", NOON, ends_by=NOON + 900.0)
+    ledger.open("soon", "10.0.0.3", NOON + 10, ends_by=NOON + 300.0)
+    ledger.open("ended", "10.0.0.4", NOON, ends_by=NOON + 100.0)
+    ledger.update("ended", 20.0, 0.0, NOON + 20, ended=True)
+    usage = ledger.usage("10.0.0.9", NOON + 30)
+    assert usage.all_open == 3 and usage.ends_by == (NOON + 300.0, NOON + 900.0)
+
+
+def test_a_ledger_made_before_ends_by_gets_the_column_and_keeps_its_rows(tmp_path: Path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.begin() as conn:
+        conn.execute(text(
+            "CREATE TABLE hosted_calls (call_key VARCHAR(255) PRIMARY KEY, visitor VARCHAR(255) "
+            "NOT NULL, started_at FLOAT NOT NULL, seen_at FLOAT NOT NULL, ended_at FLOAT, "
+            "seconds FLOAT NOT NULL, usd FLOAT NOT NULL)"
+        ))  # fmt: skip
+        conn.execute(text("INSERT INTO hosted_calls VALUES ('old', 'v', :t, :t, NULL, 5, 0)"),
+                     {"t": NOON})  # fmt: skip
+    upgraded = Ledger(engine)
+    upgraded.open("new", "v", NOON + 1, ends_by=NOON + 60.0)
+    assert Ledger(engine).usage("v", NOON + 2) == Usage(5.0, 0.0, 2, 2, (NOON + 60.0,))
+    engine.dispose()
 
 
 def test_the_keeper_sums_each_upstream_call_and_ends_the_row_with_the_call(ledger: Ledger):

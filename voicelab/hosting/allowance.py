@@ -6,6 +6,7 @@ its own spend."""
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, replace
 
 from voicelab.call.limits import CallLimits
@@ -22,6 +23,9 @@ class Usage:
     usd_today: float = 0.0  # this visitor's estimated spend since 00:00 UTC
     visitor_open: int = 0  # this visitor's calls open now, on any replica
     all_open: int = 0  # every call open now, on any replica
+    #: When open calls end at the latest (their time limits), soonest first; calls with no
+    #: time limit are not in it.
+    ends_by: tuple[float, ...] = ()
 
 
 def until_midnight(now: float) -> str:
@@ -44,16 +48,27 @@ def day_start(now: float) -> float:
     return now - now % DAY_S
 
 
-def busy(policy: HostedPolicy) -> str:
-    calls = "1 call is" if policy.calls_at_once == 1 else f"{policy.calls_at_once} calls are"
-    return f"The demo is busy: {calls} going on, its limit. Try again in a few minutes."
+def busy(policy: HostedPolicy, usage: Usage, now: float) -> str:
+    """Turned away: how many calls, and when a place is sure to be free, if the ledger
+    knows (the soonest time limit among the calls that must end first)."""
+    limit = policy.calls_at_once or 0
+    calls = "1 call is" if limit == 1 else f"{limit} calls are"
+    said = f"The demo is busy: {calls} going on, its limit."
+    must_end = usage.all_open - limit + 1
+    if must_end < 1 or len(usage.ends_by) < must_end:
+        return f"{said} Try again in a few minutes."
+    free_at = max(usage.ends_by[must_end - 1], now)
+    wait = math.ceil((free_at - now) / 60.0)
+    clock = time.strftime("%H:%M", time.gmtime(free_at + 59.0))  # a minute rounded up
+    within = "a minute" if wait <= 1 else f"{wait} minutes"
+    return f"{said} A place is free within {within} (by {clock} UTC); try again then."
 
 
 def admit(policy: HostedPolicy, usage: Usage, now: float) -> CallLimits | str:
     """This call's limits, or the one sentence that says why it may not start."""
     renews = "your allowance renews at 00:00 UTC"
     if policy.calls_at_once is not None and usage.all_open >= policy.calls_at_once:
-        return busy(policy)
+        return busy(policy, usage, now)
     if policy.calls_per_visitor is not None and usage.visitor_open >= policy.calls_per_visitor:
         return (
             f"You already have {usage.visitor_open} call(s) going on in another tab or "

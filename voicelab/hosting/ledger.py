@@ -4,7 +4,9 @@ database), so limits survive a restart and hold across replicas sharing it.
 A row is one visitor's call from Start to its end, reconnections and renewals included.
 Its replica refreshes ``seen_at`` while it runs; a row whose replica stopped refreshing it
 (a crash, a kill) no longer counts as open after ``STALE_S``, and what it had used still
-counts. Portable SQL only, as in the history store, so PostgreSQL works unchanged."""
+counts. A row also says by when its call ends at the latest (its time limit), so a visitor
+turned away as the demo is busy can be told when to come back. Portable SQL only, as in the
+history store, so PostgreSQL works unchanged."""
 
 from __future__ import annotations
 
@@ -20,7 +22,9 @@ from sqlalchemy import (
     distinct,
     func,
     insert,
+    inspect,
     select,
+    text,
     update,
 )
 
@@ -28,6 +32,8 @@ from voicelab.hosting.allowance import Usage, day_start
 
 #: A row not refreshed for this long is a call whose replica is gone.
 STALE_S = 30.0
+#: How many of the open calls' ends ``usage`` reads, soonest first.
+MAX_ENDS = 64
 
 metadata = MetaData()
 
@@ -41,6 +47,7 @@ ledger = Table(
     Column("ended_at", Float),
     Column("seconds", Float, nullable=False, default=0.0),
     Column("usd", Float, nullable=False, default=0.0),
+    Column("ends_by", Float),  # the latest its time limit lets it end; None: no limit
 )
 
 
@@ -60,8 +67,22 @@ class Ledger:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         metadata.create_all(engine)
+        self._add_ends_by()
 
-    def open(self, call_key: str, visitor: str, now: float) -> None:
+    def _add_ends_by(self) -> None:
+        """A ledger made before ``ends_by`` existed gets the column (another replica may
+        add it at the same moment: then it is there)."""
+        if "ends_by" in {c["name"] for c in inspect(self.engine).get_columns("hosted_calls")}:
+            return
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(text("ALTER TABLE hosted_calls ADD COLUMN ends_by FLOAT"))
+        except Exception:
+            columns = inspect(self.engine).get_columns("hosted_calls")
+            if "ends_by" not in {c["name"] for c in columns}:
+                raise
+
+    def open(self, call_key: str, visitor: str, now: float, ends_by: float | None = None) -> None:
         with self.engine.begin() as conn:
             conn.execute(
                 insert(ledger).values(
@@ -71,6 +92,7 @@ class Ledger:
                     seen_at=now,
                     seconds=0.0,
                     usd=0.0,
+                    ends_by=ends_by,
                 )
             )
 
@@ -103,7 +125,14 @@ class Ledger:
                 )
             ).scalar_one()
             everyone = conn.execute(select(func.count()).where(*is_open)).scalar_one()
-        return Usage(float(seconds), float(usd), int(mine), int(everyone))
+            ends = conn.execute(
+                select(ledger.c.ends_by)
+                .where(*is_open, ledger.c.ends_by.is_not(None))
+                .order_by(ledger.c.ends_by)
+                .limit(MAX_ENDS)
+            ).scalars()
+            ends_by = tuple(float(end) for end in ends)
+        return Usage(float(seconds), float(usd), int(mine), int(everyone), ends_by)
 
     def entries(self, visitor: str | None = None) -> list[Entry]:
         query = select(ledger).order_by(ledger.c.started_at)

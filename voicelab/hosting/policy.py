@@ -6,7 +6,7 @@ refuses every call until it is fixed: a typo must never open a demo wider than m
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -40,6 +40,9 @@ class HostedPolicy:
     #: Take the visitor's address from the proxy's X-Forwarded-For (only behind a proxy
     #: that sets it, or a visitor could claim any address).
     trust_forwarded_for: bool = False
+    #: With sign-in (``[auth]``): the addresses and ``@domains`` let in (None: anyone who
+    #: signs in).
+    allowed_users: tuple[str, ...] | None = None
 
     @property
     def host_key_allowed(self) -> bool:
@@ -69,6 +72,24 @@ def _count(name: str, value: Any) -> int:
     return value
 
 
+def allowed_users_from(value: Any) -> tuple[str, ...]:
+    """``[hosted] allowed_users``: addresses (``ada@example.org``) and whole domains
+    (``@example.org``), compared without case."""
+    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
+        raise PolicyError(
+            '[hosted] allowed_users must be a list, e.g. ["ada@example.org", "@example.org"].'
+        )
+    entries: list[str] = []
+    for entry in value:
+        if not isinstance(entry, str) or "@" not in entry or entry.strip().endswith("@"):
+            raise PolicyError(
+                f"[hosted] allowed_users: {entry!r} is neither an address (name@domain) "
+                "nor a domain (@domain)."
+            )
+        entries.append(entry.strip().lower())
+    return tuple(entries)
+
+
 def policy_from(section: Mapping[str, Any]) -> HostedPolicy:
     """The policy in a ``[hosted]`` section; ``PolicyError`` for anything it cannot mean."""
     known = {f.name for f in fields(HostedPolicy)}
@@ -93,6 +114,8 @@ def policy_from(section: Mapping[str, Any]) -> HostedPolicy:
                     f"[hosted] keys must be one of {', '.join(KEY_POLICIES)}, not {value!r}."
                 )
             values[name] = value
+        elif name == "allowed_users":
+            values[name] = allowed_users_from(value)
         elif name == "passcode":
             if not isinstance(value, str) or not value.strip():
                 raise PolicyError("[hosted] passcode must be a non-empty string.")
