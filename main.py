@@ -20,9 +20,10 @@ from components import (
 
 st.set_page_config(page_title="Voice Lab", page_icon="🎙️", layout="wide")
 patches.install()
-hosting.gate()  # a hosted demo's passcode: nothing below is drawn until it is given
+hosted = hosting.gate()  # a hosted demo's sign-in and passcode: nothing below is drawn before
 
 bridge = call.bridge()
+bridge.owner = hosting.calls_owner(hosted)  # whose the calls it stores are
 kept = history.history()
 bridge.history = kept.writer if kept is not None else None
 live_status.put_back_refused(bridge.snapshot().live, bridge.acknowledge_refusal)

@@ -19,7 +19,7 @@ import streamlit as st
 from components import history, state
 from components.plain_text import plain
 from voicelab.call import Bridge
-from voicelab.call.limits import CallLimits
+from voicelab.call.limits import CallLimits, Progress
 from voicelab.hosting.allowance import admit
 from voicelab.hosting.keeper import LedgerKeeper
 from voicelab.hosting.ledger import Ledger
@@ -70,7 +70,8 @@ def providers(hosted: HostedPolicy) -> tuple[str, ...]:
 
 def identity() -> Identity | None:
     """Who signed in to this session, if anyone did."""
-    if not st.user.is_logged_in:
+    # ``st.user`` has no ``is_logged_in`` at all when no ``[auth]`` is configured.
+    if not st.user.get("is_logged_in"):
         return None
     return identity_from(st.user.to_dict())
 
@@ -205,6 +206,69 @@ def _sign_in(hosted: HostedPolicy, offered: tuple[str, ...]) -> None:
         st.logout()
 
 
+def calls_owner(hosted: HostedPolicy | None) -> str | None:
+    """Whose the calls made now are, and whose stored calls this visitor may delete: the
+    visitor's, on a hosted demo (None: not hosted, anyone's)."""
+    return None if hosted is None else visitor(hosted)
+
+
+def calls_shown() -> str | None:
+    """Whose calls History and Events show this visitor (None: everyone's)."""
+    hosted = policy()
+    return calls_owner(hosted) if hosted is not None and hosted.history == "own" else None
+
+
+def _not_let_in(hosted: HostedPolicy) -> str | None:
+    """Why a call may not start in a session the gate has not let in (the gate draws no
+    Start then; this holds whatever reaches a Start)."""
+    if providers(hosted):
+        signed_in = identity()
+        if signed_in is None:
+            return "Sign in first."
+        if (why := refusal(hosted.allowed_users, signed_in)) is not None:
+            return why
+    if hosted.passcode is not None and not state.admitted():
+        return "Enter the passcode first."
+    return None
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A hosted call let in: its limits, and its ledger row."""
+
+    limits: CallLimits
+    key: str
+    books: Books
+    at: float
+
+    def watch(self, progress: Callable[[], Progress]) -> None:
+        """From now on the keeper writes the call's row; a call that did not start ends it
+        at the next round."""
+        self.books.keeper.watch(self.key, progress, self.at)
+
+
+def admit_call(hosted: HostedPolicy) -> Admitted | str:
+    """A call of this visitor's (from Start, or a replay) admitted against the ledger, its
+    row opened; or the sentence why it may not start."""
+    if (why := _not_let_in(hosted)) is not None:
+        return why
+    kept = books()
+    if kept is None:
+        return NO_LEDGER
+    who, now = visitor(hosted), time.time()
+    try:
+        verdict = admit(hosted, kept.ledger.usage(who, now), now)
+        if isinstance(verdict, str):
+            return verdict
+        key = f"{int(now)}-{secrets.token_hex(6)}"
+        ends_by = None if verdict.seconds is None else now + verdict.seconds
+        kept.ledger.open(key, who, now, ends_by)
+    except Exception:
+        log.exception("the hosting ledger could not be read or written")
+        return NO_LEDGER
+    return Admitted(verdict, key, kept, now)
+
+
 def start(
     bridge: Bridge,
     hosted: HostedPolicy | None,
@@ -215,33 +279,18 @@ def start(
     if hosted is None:
         begin(CallLimits())
         return
-    if hosted.passcode is not None and not state.admitted():
-        bridge.refuse("Enter the passcode first.")
-        return
-    kept = books()
-    if kept is None:
-        bridge.refuse(NO_LEDGER)
-        return
-    who, now = visitor(hosted), time.time()
-    if previous := state.ledger_key():
+    previous, kept = state.ledger_key(), books()
+    if previous and kept is not None:
         kept.keeper.end(previous)  # the last call of this session has ended: Start is shown
-    try:
-        verdict = admit(hosted, kept.ledger.usage(who, now), now)
-        if isinstance(verdict, str):
-            bridge.refuse(verdict)
-            return
-        key = f"{int(now)}-{secrets.token_hex(6)}"
-        ends_by = None if verdict.seconds is None else now + verdict.seconds
-        kept.ledger.open(key, who, now, ends_by)
-    except Exception:
-        log.exception("the hosting ledger could not be read or written")
-        bridge.refuse(NO_LEDGER)
+    admitted = admit_call(hosted)
+    if isinstance(admitted, str):
+        bridge.refuse(admitted)
         return
-    state.set_ledger_key(key)
+    state.set_ledger_key(admitted.key)
     try:
-        begin(verdict)
-    finally:  # watched once started: a call that did not start ends its row at once
-        kept.keeper.watch(key, bridge.progress, now)
+        begin(admitted.limits)
+    finally:
+        admitted.watch(bridge.progress)
 
 
 def stopped() -> None:

@@ -1,5 +1,6 @@
 """Replays run off the page's script thread, one at a time per app process (each one is a
-real-time call), and the page polls for the result."""
+real-time call), and the page polls for the result. On a hosted demo a replay is admitted
+and counted like any call (it is one): the visitor's limits hold for it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from components import history, state
+from components import history, hosting, state
 from voicelab.call.replay import Replayed, ReplayError, replay
 from voicelab.history.audio_file import microphone
 from voicelab.protocol.session import SessionConfig
@@ -37,7 +38,21 @@ def start(source_id: str, wav: bytes, target: Target, config: SessionConfig) -> 
     if current is not None and not current.future.done():
         return "A replay is already running; wait for it to finish."
     samples, rate = microphone(wav)
-    future = _pool().submit(replay, samples, rate, target, config, kept.writer)
+    hosted = hosting.policy()
+    admitted = None if hosted is None else hosting.admit_call(hosted)
+    if isinstance(admitted, str):
+        return admitted
+    future = _pool().submit(
+        replay,
+        samples,
+        rate,
+        target,
+        config,
+        kept.writer,
+        limits=None if admitted is None else admitted.limits,
+        owner=hosting.calls_owner(hosted),
+        watch=(lambda bridge: None) if admitted is None else lambda b: admitted.watch(b.progress),
+    )
     state.set_replay(Job(source_id, future))
     return None
 

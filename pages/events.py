@@ -3,14 +3,14 @@ filter, search, read as JSON and download as JSONL."""
 
 import streamlit as st
 
-from components import call, event_rows, history, state
+from components import call, event_rows, history, hosting, state
 
 SHOWN = 300
 
 bridge = call.bridge()
 kept = history.history()
 LIVE = "The current (or last) call"
-stored = kept.store.list_calls(50) if kept is not None else []
+stored = kept.store.list_calls(50, hosting.calls_shown()) if kept is not None else []
 labels = {LIVE: None} | {
     f"{c.call_id} · {c.backend} · {c.model}": c.call_id
     for c in stored

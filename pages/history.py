@@ -6,7 +6,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from components import call, call_figures, history, replays, state
+from components import call, call_figures, history, hosting, replays, state
 from components.plain_text import plain
 from voicelab.history.compare import figures_rows, settings_diff
 from voicelab.history.export import export_zip
@@ -18,6 +18,12 @@ if kept is None:
     st.stop()
 store = kept.store
 bridge = call.bridge()
+shown = hosting.calls_shown()  # whose calls are listed (None: everyone's)
+mine = hosting.calls_owner(hosting.policy())  # whose this visitor may delete (None: any)
+if shown is not None:
+    st.caption("Your own calls on this demo; nobody else sees them.")
+elif mine is not None:
+    st.caption("Every visitor's calls on this demo (its host shares them); you delete only yours.")
 
 
 def _when(at: float | None) -> str:
@@ -41,7 +47,7 @@ def _replay_status() -> None:
 @st.fragment(run_every=2.0 if (state.replay() and not state.replay().future.done()) else None)
 def _calls() -> None:
     _replay_status()
-    calls = store.list_calls(200)
+    calls = store.list_calls(200, shown)
     if not calls:
         st.caption("No calls yet: each call is kept here as it happens.")
         return
@@ -80,7 +86,7 @@ def _calls() -> None:
 
 
 def _open(call_id: str) -> None:
-    stored = store.load(call_id)
+    stored = store.load(call_id, shown)
     if stored is None:
         st.warning("That call is gone (deleted or pruned).")
         return
@@ -132,13 +138,13 @@ def _open(call_id: str) -> None:
                 st.warning(problem)
             else:
                 st.rerun()
-        if delete.button("Delete", type="secondary"):
-            store.delete(call_id)
+        if (mine is None or s.owner == mine) and delete.button("Delete", type="secondary"):
+            store.delete(call_id, mine)
             st.rerun()
 
 
 def _compare(first: str, second: str) -> None:
-    a, b = store.load(first), store.load(second)
+    a, b = store.load(first, shown), store.load(second, shown)
     if a is None or b is None:
         st.warning("One of those calls is gone.")
         return
@@ -167,6 +173,9 @@ def _compare(first: str, second: str) -> None:
 
 
 _calls()
-if st.button("Delete all calls", help="Removes every stored call and its audio."):
+if mine is None and st.button("Delete all calls", help="Removes every stored call and its audio."):
     store.delete_all()
+    st.rerun()
+elif mine is not None and st.button("Delete all my calls", help="Removes your calls and audio."):
+    store.delete_all(mine)
     st.rerun()

@@ -54,6 +54,16 @@ def press(page: Page, button: str) -> None:
     component_frame(page).get_by_role("button", name=button).click()
 
 
+def open_first_call(page: Page) -> None:
+    """History, with its newest call opened."""
+    go(page, "History")
+    wait_text(page, MAIN, lambda t: "Pick one call" in t, 20)
+    box = page.locator("[data-testid='stDataFrame']").bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + 16, box["y"] + 36 + 17)  # the first row's checkbox
+    wait_text(page, MAIN, lambda t: "Export zip" in t, 20)
+
+
 def downloads(page: Page) -> bytes:
     """What a visitor can take away of the call that just ended: its events as JSONL (the
     Events page) and its export zip, unpacked (History)."""
@@ -63,12 +73,7 @@ def downloads(page: Page) -> bytes:
         page.get_by_role("button", name="Download JSONL").click()
     taken = Path(events.value.path()).read_bytes()
     assert b"session.created" in taken
-    go(page, "History")
-    wait_text(page, MAIN, lambda t: "Pick one call" in t, 20)
-    box = page.locator("[data-testid='stDataFrame']").bounding_box()
-    assert box is not None
-    page.mouse.click(box["x"] + 16, box["y"] + 36 + 17)  # the first row's checkbox
-    wait_text(page, MAIN, lambda t: "Export zip" in t, 20)
+    open_first_call(page)
     with page.expect_download(timeout=20_000) as export:
         page.get_by_role("button", name="Export zip").click()
     with zipfile.ZipFile(export.value.path()) as archive:

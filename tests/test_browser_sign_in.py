@@ -2,7 +2,8 @@
 ``st.login`` runs its whole OpenID Connect flow against a real provider on loopback
 (``tests/oidc_provider.py``). Nothing but the sign-in renders before it; the host's list
 decides who gets in; limits are counted per person, not per address (every visitor here
-shares 127.0.0.1), and still hold after signing out and in again."""
+shares 127.0.0.1), and still hold after signing out and in again; a replay is counted as
+the call it is; each person's History holds their own calls only."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ from tests.test_browser import (
     streamlit_app,
     wait_text,
 )
-from tests.test_browser_hosted import no_traceback, press
+from tests.test_browser_hosted import no_traceback, open_first_call, press
+from tests.test_browser_pages import go, grid_text
 from voicelab.hosting.ledger import Ledger
 
 CLIENT_ID = "voicelab-test"
@@ -110,6 +112,7 @@ def test_sign_in_lets_in_the_hosts_list_and_counts_minutes_per_person(tmp_path: 
         # Ada is on the list: a call works, until her day's minutes run out.
         sign_in(page, "ada@example.org")
         wait_text(page, SIDEBAR, lambda t: "Signed in as ada@example.org" in t, 60)
+        page.locator(SIDEBAR).get_by_text("Keep audio").click()  # so it can be replayed
         press(page, "Start")
         wait_text(page, MAIN, connected, 30)
         wait_text(
@@ -122,6 +125,11 @@ def test_sign_in_lets_in_the_hosts_list_and_counts_minutes_per_person(tmp_path: 
         press(page, "Start")
         wait_text(page, MAIN, lambda t: USED_UP in t, 30)
         press(page, "Stop")
+        # A replay is a call too: no way around the day's minutes.
+        open_first_call(page)
+        page.get_by_role("button", name="Replay").click()
+        wait_text(page, MAIN, lambda t: USED_UP in t, 30)
+        go(page, "Talk")
 
         # Bob, from the same address, has his own minutes: counted per person.
         sign_out(page, SIDEBAR)
@@ -130,6 +138,11 @@ def test_sign_in_lets_in_the_hosts_list_and_counts_minutes_per_person(tmp_path: 
         press(page, "Start")
         wait_text(page, MAIN, connected, 30)
         press(page, "Stop")
+        # His History holds his call, not Ada's.
+        go(page, "History")
+        wait_text(page, MAIN, lambda t: "Your own calls on this demo" in t, 20)
+        assert grid_text(page, lambda t: "openai" in t).count("openai") == 1
+        go(page, "Talk")
 
         # Ada again, after signing out and in (a new session): still used up.
         sign_out(page, SIDEBAR)

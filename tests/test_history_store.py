@@ -280,6 +280,50 @@ def test_delete_removes_rows_and_audio(
     assert rows(store, "events", "keep") == 0
 
 
+def test_a_hosted_visitor_lists_loads_and_deletes_only_their_own_calls(
+    store: HistoryStore,
+) -> None:
+    ada, bob = "https://idp user-ada", "https://idp user-bob"
+    store.apply(
+        [
+            CallStarted("a1", T0, "openai", "gpt-realtime", {}, owner=ada),
+            CallStarted("b1", T0 + 1, "openai", "gpt-realtime", {}, owner=bob),
+            CallStarted("a2", T0 + 2, "openai", "gpt-realtime", {}, owner=ada),
+            started("laptop", T0 + 3),  # made when the app was not hosted: nobody's
+        ]
+    )
+    assert [c.call_id for c in store.list_calls(owner=ada)] == ["a2", "a1"]
+    assert [c.call_id for c in store.list_calls()] == ["laptop", "a2", "b1", "a1"]
+    assert store.list_calls()[2].owner == bob
+    assert store.load("b1", owner=ada) is None and store.load("b1", owner=bob) is not None
+
+    store.delete("b1", owner=ada)  # not hers: nothing happens
+    assert store.load("b1") is not None
+    store.delete_all(owner=ada)
+    assert [c.call_id for c in store.list_calls()] == ["laptop", "b1"]
+    store.delete("b1", owner=bob)
+    assert [c.call_id for c in store.list_calls()] == ["laptop"]
+
+
+def test_a_store_made_before_owners_gets_the_column_and_keeps_its_calls(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = HistoryStore(url, tmp_path / "audio")
+    old.apply([started("before")])
+    old.close()
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as conn:  # as the table was before the column existed
+        conn.execute(sqlalchemy.text("DROP INDEX ix_calls_owner"))
+        conn.execute(sqlalchemy.text("ALTER TABLE calls DROP COLUMN owner"))
+    engine.dispose()
+    upgraded = HistoryStore(url, tmp_path / "audio")
+    try:
+        upgraded.apply([CallStarted("after", T0 + 1, "local", "m", {}, owner="v")])
+        assert [c.call_id for c in upgraded.list_calls()] == ["after", "before"]
+        assert [c.call_id for c in upgraded.list_calls(owner="v")] == ["after"]
+    finally:
+        upgraded.close()
+
+
 def test_prune_keeps_the_newest(store_url: str, tmp_path: Path) -> None:
     history = HistoryStore(store_url, tmp_path / "audio", keep_calls=3)
     try:

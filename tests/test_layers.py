@@ -22,7 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "history": {"history"},
     "observers": {"observers", "protocol", "media", "pricing"},
     "call": {"call", "upstream", "observers", "history", "protocol", "media", "pricing"},
-    "hosting": {"hosting", "call"},
+    "hosting": {"hosting", "call", "history"},
     "local": {"local", "protocol", "media"},
     "presets": {"protocol"},
     "code_view": set(),

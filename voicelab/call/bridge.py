@@ -114,6 +114,8 @@ class Bridge(Intents, Renewals, Readings):
         #: audio; both read at each Start.
         self.history: HistoryWriter | None = None
         self.keep_audio = False
+        #: Who the stored calls belong to (a hosted demo's visitor; None: nobody in particular).
+        self.owner: str | None = None
         #: The history id of the current (or last) call.
         self.history_id: str | None = None
         self._last: Snapshot = Snapshot()  # how the call that ended ended
@@ -244,7 +246,7 @@ class Bridge(Intents, Renewals, Readings):
         history_id = None
         if self.history is not None:
             history_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{number}-{secrets.token_hex(3)}"
-            call.record(self.history, history_id, self.keep_audio)
+            call.record(self.history, history_id, self.keep_audio, self.owner)
         thread = CallThread(number, call.run, lambda: report(ERROR, problems.CRASHED))
         running = Running(call, thread, number, history_id)
         call.on_tick = lambda: self._renewal_tick(running)

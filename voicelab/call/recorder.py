@@ -73,7 +73,12 @@ class CallRecorder:
     """An observer of one call, registered after the built-in ones (it reads them)."""
 
     def __init__(
-        self, writer: HistoryWriter, history_id: str, call: Recorded, keep_audio: bool
+        self,
+        writer: HistoryWriter,
+        history_id: str,
+        call: Recorded,
+        keep_audio: bool,
+        owner: str | None = None,
     ) -> None:
         self.writer, self.id, self.call = writer, history_id, call
         self.started = time.monotonic()
@@ -87,6 +92,7 @@ class CallRecorder:
                 call.target.backend,
                 str(call.session.get("model") or ""),
                 dataclasses.asdict(call.live.status().applied or call.config),
+                owner,
             )
         )
         if keep_audio:

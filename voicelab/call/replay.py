@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import av
 import numpy as np
 
 from voicelab.call.bridge import Bridge
+from voicelab.call.limits import CallLimits
 from voicelab.call.snapshot import CONNECTED, ERROR
 from voicelab.history.writer import HistoryWriter
 from voicelab.media.frames import WEBRTC_FRAME_SAMPLES, WEBRTC_RATE
@@ -100,18 +102,24 @@ def replay(
     keep_audio: bool = True,
     settle_s: float = 3.0,
     prices: PriceTable | None = None,
+    limits: CallLimits | None = None,
+    owner: str | None = None,
+    watch: Callable[[Bridge], None] = lambda bridge: None,
 ) -> Replayed:
     """Blocks for as long as the audio lasts plus the last answer; call it off the page's
-    script thread (or accept the wait). Raises ``ReplayError``."""
+    script thread (or accept the wait). Raises ``ReplayError``. On a hosted demo the replay
+    is a call like any other: ``limits`` hold for it, ``owner`` owns it, and ``watch`` gets
+    its bridge before it starts (the ledger's keeper)."""
     if rate != WEBRTC_RATE:
         samples = resample(samples.astype(np.int16), rate, WEBRTC_RATE)
     frames = _frames(samples)
     if not frames:
         raise ReplayError("The stored call has no microphone audio to replay.")
     bridge = Bridge(prices=prices)
-    bridge.history, bridge.keep_audio = writer, keep_audio
+    bridge.history, bridge.keep_audio, bridge.owner = writer, keep_audio, owner
     bridge.output_track()
-    bridge.start(target, config)
+    watch(bridge)
+    bridge.start(target, config, limits=limits)
     try:
         deadline = time.monotonic() + CONNECT_TIMEOUT_S
         while (snap := bridge.snapshot()).status != CONNECTED:
@@ -121,7 +129,12 @@ def replay(
         history_id = bridge.history_id
         assert history_id is not None
         played = bridge.run_on_call(lambda: _play(bridge, frames, settle_s))
-        played.result(len(frames) * 0.02 + 120.0)
+        try:
+            played.result(len(frames) * 0.02 + 120.0)
+        finally:
+            # A call ended under it (a host's limit, a lost upstream) says why in its words.
+            if (snap := bridge.snapshot()).status == ERROR and snap.problem:
+                raise ReplayError(snap.problem)
         return Replayed(history_id, bridge.snapshot().usage.responses)
     finally:
         bridge.stop(10.0)

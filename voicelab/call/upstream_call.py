@@ -142,9 +142,11 @@ class UpstreamCall(CallLife):
             *self.measures.observers(),
         ]
 
-    def record(self, writer: HistoryWriter, history_id: str, keep_audio: bool) -> None:
+    def record(
+        self, writer: HistoryWriter, history_id: str, keep_audio: bool, owner: str | None
+    ) -> None:
         """Store this call in the history as it happens (before ``run``)."""
-        self.recorder = CallRecorder(writer, history_id, self, keep_audio)
+        self.recorder = CallRecorder(writer, history_id, self, keep_audio, owner)
         self.stream.register(self.recorder)
 
     def finish(self, status: str, problem: str | None) -> None:

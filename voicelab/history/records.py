@@ -20,6 +20,7 @@ class CallStarted:
     backend: str
     model: str
     settings: dict[str, Any]
+    owner: str | None = None  # who made it, on a hosted demo
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class CallSummary:
     cost_usd: float | None
     has_audio: bool
     status: str | None
+    owner: str | None = None
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from voicelab.history.records import (
 from voicelab.history.tables import (
     ID_LENGTH,
     SHORT_LENGTH,
+    add_missing_column,
     as_dict,
     calls,
     chunks,
@@ -98,6 +99,7 @@ class HistoryStore:
         if sqlite:
             event.listen(self._engine, "connect", sqlite_pragmas)
         metadata.create_all(self._engine)
+        add_missing_column(self._engine, "calls", "owner", f"VARCHAR({ID_LENGTH})")
         self.audio_dir.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -157,6 +159,7 @@ class HistoryStore:
             "backend": clip(op.backend, ID_LENGTH),
             "model": clip(op.model, ID_LENGTH),
             "settings": dumps(op.settings),
+            "owner": None if op.owner is None else clip(op.owner, ID_LENGTH),
         }
         if exists:
             conn.execute(update(calls).where(calls.c.call_id == op.call_id).values(**values))
@@ -206,19 +209,26 @@ class HistoryStore:
 
     # reading ---------------------------------------------------------------------------
 
-    def list_calls(self, limit: int = 200) -> list[CallSummary]:
+    # ``owner``: only that visitor's calls (a hosted demo); None: every call.
+
+    def list_calls(self, limit: int = 200, owner: str | None = None) -> list[CallSummary]:
         query = (
             select(calls)
             .order_by(calls.c.started_at.desc(), calls.c.call_id.desc())
             .limit(max(0, limit))
         )
+        if owner is not None:
+            query = query.where(calls.c.owner == owner)
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()
         return [self._summary(row) for row in rows]
 
-    def load(self, call_id: str) -> StoredCall | None:
+    def load(self, call_id: str, owner: str | None = None) -> StoredCall | None:
+        query = select(calls).where(calls.c.call_id == call_id)
+        if owner is not None:
+            query = query.where(calls.c.owner == owner)
         with self._engine.connect() as conn:
-            row = conn.execute(select(calls).where(calls.c.call_id == call_id)).first()
+            row = conn.execute(query).first()
             if row is None:
                 return None
             data = conn.execute(
@@ -277,6 +287,7 @@ class HistoryStore:
             cost_usd=number(figures.get("cost_usd")),
             has_audio=self._has_audio(row.call_id),
             status=row.status,
+            owner=row.owner,
         )
 
     # audio -----------------------------------------------------------------------------
@@ -300,8 +311,11 @@ class HistoryStore:
 
     # forgetting ------------------------------------------------------------------------
 
-    def delete(self, call_id: str) -> None:
-        self._delete([call_id])
+    def delete(self, call_id: str, owner: str | None = None) -> None:
+        if owner is None:
+            self._delete([call_id])
+        else:
+            self._delete(self._owned([call_id], owner))
 
     def prune(self) -> int:
         """Keep the newest ``keep_calls`` calls; returns how many older ones went."""
@@ -315,12 +329,25 @@ class HistoryStore:
         self._delete(old)
         return len(old)
 
-    def delete_all(self) -> None:
+    def delete_all(self, owner: str | None = None) -> None:
+        if owner is not None:
+            with self._engine.connect() as conn:
+                query = select(calls.c.call_id).where(calls.c.owner == owner)
+                mine = list(conn.execute(query).scalars())
+            self._delete(mine)
+            return
         with self._engine.begin() as conn:
             for table in (events, turns, calls):
                 conn.execute(delete(table))
         for path in self.audio_dir.glob("*.pcm"):
             path.unlink(missing_ok=True)
+
+    def _owned(self, call_ids: Sequence[str], owner: str) -> list[str]:
+        with self._engine.connect() as conn:
+            query = select(calls.c.call_id).where(
+                calls.c.call_id.in_(call_ids), calls.c.owner == owner
+            )
+            return list(conn.execute(query).scalars())
 
     def _delete(self, call_ids: Sequence[str]) -> None:
         with self._engine.begin() as conn:

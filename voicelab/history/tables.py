@@ -11,7 +11,9 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import Column, Engine, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import inspect as inspect_db
+from sqlalchemy import text as sql
 
 ID_LENGTH = 255  # length of key columns
 SHORT_LENGTH = 64
@@ -31,6 +33,8 @@ calls = Table(
     Column("figures", Text, nullable=False),
     Column("status", String(SHORT_LENGTH)),
     Column("problem", Text),
+    # Who made the call on a hosted demo (the ledger's visitor); None otherwise.
+    Column("owner", String(ID_LENGTH), index=True),
 )
 
 turns = Table(
@@ -93,6 +97,23 @@ def clip(text: str, length: int) -> str:
 def chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), CHUNK):
         yield items[i : i + CHUNK]
+
+
+def add_missing_column(engine: Engine, table: str, column: str, sql_type: str) -> None:
+    """A column added to a table made by an older version (``create_all`` adds tables, not
+    columns). Another process may add it at the same moment: then it is there."""
+
+    def present() -> bool:
+        return column in {c["name"] for c in inspect_db(engine).get_columns(table)}
+
+    if present():
+        return
+    try:
+        with engine.begin() as conn:
+            conn.execute(sql(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
+    except Exception:
+        if not present():
+            raise
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -22,12 +22,11 @@ from sqlalchemy import (
     distinct,
     func,
     insert,
-    inspect,
     select,
-    text,
     update,
 )
 
+from voicelab.history.tables import add_missing_column
 from voicelab.hosting.allowance import Usage, day_start
 
 #: A row not refreshed for this long is a call whose replica is gone.
@@ -67,20 +66,7 @@ class Ledger:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         metadata.create_all(engine)
-        self._add_ends_by()
-
-    def _add_ends_by(self) -> None:
-        """A ledger made before ``ends_by`` existed gets the column (another replica may
-        add it at the same moment: then it is there)."""
-        if "ends_by" in {c["name"] for c in inspect(self.engine).get_columns("hosted_calls")}:
-            return
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(text("ALTER TABLE hosted_calls ADD COLUMN ends_by FLOAT"))
-        except Exception:
-            columns = inspect(self.engine).get_columns("hosted_calls")
-            if "ends_by" not in {c["name"] for c in columns}:
-                raise
+        add_missing_column(engine, "hosted_calls", "ends_by", "FLOAT")
 
     def open(self, call_key: str, visitor: str, now: float, ends_by: float | None = None) -> None:
         with self.engine.begin() as conn:

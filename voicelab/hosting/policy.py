@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 KeyPolicy = Literal["host", "visitor", "both"]
 KEY_POLICIES: tuple[KeyPolicy, ...] = ("host", "visitor", "both")
+HistoryPolicy = Literal["own", "shared"]
+HISTORY_POLICIES: tuple[HistoryPolicy, ...] = ("own", "shared")
 
 
 class PolicyError(ValueError):
@@ -43,6 +45,9 @@ class HostedPolicy:
     #: With sign-in (``[auth]``): the addresses and ``@domains`` let in (None: anyone who
     #: signs in).
     allowed_users: tuple[str, ...] | None = None
+    #: What History and Events show a visitor: their own calls only, or everyone's (a
+    #: team's shared notebook). Either way a visitor deletes only their own.
+    history: HistoryPolicy = "own"
 
     @property
     def host_key_allowed(self) -> bool:
@@ -112,6 +117,12 @@ def policy_from(section: Mapping[str, Any]) -> HostedPolicy:
             if value not in KEY_POLICIES:
                 raise PolicyError(
                     f"[hosted] keys must be one of {', '.join(KEY_POLICIES)}, not {value!r}."
+                )
+            values[name] = value
+        elif name == "history":
+            if value not in HISTORY_POLICIES:
+                raise PolicyError(
+                    f"[hosted] history must be one of {', '.join(HISTORY_POLICIES)}, not {value!r}."
                 )
             values[name] = value
         elif name == "allowed_users":
