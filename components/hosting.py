@@ -256,16 +256,20 @@ def admit_call(hosted: HostedPolicy) -> Admitted | str:
     if kept is None:
         return NO_LEDGER
     who, now = visitor(hosted), time.time()
-    try:
-        verdict = admit(hosted, kept.ledger.usage(who, now), now)
+    key = f"{int(now)}-{secrets.token_hex(6)}"
+
+    def row(verdict: CallLimits | str) -> tuple[str, float | None] | None:
         if isinstance(verdict, str):
-            return verdict
-        key = f"{int(now)}-{secrets.token_hex(6)}"
-        ends_by = None if verdict.seconds is None else now + verdict.seconds
-        kept.ledger.open(key, who, now, ends_by)
+            return None
+        return key, None if verdict.seconds is None else now + verdict.seconds
+
+    try:
+        verdict = kept.ledger.admit(who, now, lambda usage: admit(hosted, usage, now), row)
     except Exception:
         log.exception("the hosting ledger could not be read or written")
         return NO_LEDGER
+    if isinstance(verdict, str):
+        return verdict
     return Admitted(verdict, key, kept, now)
 
 

@@ -4,7 +4,9 @@ a host's limits ending real bridged calls on loopback with their sentences."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,9 +21,10 @@ from tests.test_call_metrics import _RATES
 from voicelab.call import CONNECTED, ERROR, Bridge
 from voicelab.call.limits import CallLimits, Progress
 from voicelab.history.store import HistoryStore
-from voicelab.hosting.allowance import DAY_S, Usage
+from voicelab.hosting.allowance import DAY_S, Usage, admit
 from voicelab.hosting.keeper import LedgerKeeper
 from voicelab.hosting.ledger import STALE_S, Ledger
+from voicelab.hosting.policy import HostedPolicy
 from voicelab.pricing import PriceTable, prices
 
 NOON = 20_000 * DAY_S + 12 * 3600.0
@@ -69,6 +72,46 @@ def test_the_ledger_says_when_open_calls_end_at_the_latest(ledger: Ledger):
     ledger.update("ended", 20.0, 0.0, NOON + 20, ended=True)
     usage = ledger.usage("10.0.0.9", NOON + 30)
     assert usage.all_open == 3 and usage.ends_by == (NOON + 300.0, NOON + 900.0)
+
+
+def race(replicas: list[Ledger], policy: HostedPolicy, now: float, tag: str) -> list:
+    """Every replica admits a visitor of its own at the same instant, each slow between
+    reading and writing (the others read meanwhile)."""
+    together = threading.Barrier(len(replicas))
+
+    def decide(usage: Usage) -> CallLimits | str:
+        verdict = admit(policy, usage, now)
+        time.sleep(0.05)
+        return verdict
+
+    def start(replica: Ledger, n: int) -> CallLimits | str:
+        def row(verdict: CallLimits | str) -> tuple[str, None] | None:
+            return None if isinstance(verdict, str) else (f"{tag}-{n}", None)
+
+        together.wait()
+        return replica.admit(f"10.0.0.{n}", now, decide, row)
+
+    with concurrent.futures.ThreadPoolExecutor(len(replicas)) as pool:
+        return list(pool.map(start, replicas, range(len(replicas))))
+
+
+def test_starts_at_the_same_instant_on_several_replicas_take_the_last_place_once(ledger: Ledger):
+    """Four replicas (each its own engine) against ``calls_at_once = 2`` with one place
+    taken: one of them gets the last place, every round."""
+    url = ledger.engine.url.render_as_string(hide_password=False)
+    replicas = [Ledger(create_engine(url)) for _ in range(4)]
+    try:
+        for round_ in range(5):
+            now = NOON + round_
+            ledger.open(f"taken-{round_}", "10.0.0.9", now)
+            verdicts = race(replicas, HostedPolicy(calls_at_once=2), now, f"r{round_}")
+            assert len([v for v in verdicts if isinstance(v, CallLimits)]) == 1, verdicts
+            assert ledger.usage("10.0.0.9", now).all_open == 2
+            for entry in ledger.entries():  # this round's calls end
+                ledger.update(entry.call_key, 0.0, 0.0, now, ended=True)
+    finally:
+        for replica in replicas:
+            replica.engine.dispose()
 
 
 def test_a_ledger_made_before_ends_by_gets_the_column_and_keeps_its_rows(tmp_path: Path):

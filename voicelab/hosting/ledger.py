@@ -6,16 +6,25 @@ Its replica refreshes ``seen_at`` while it runs; a row whose replica stopped ref
 (a crash, a kill) no longer counts as open after ``STALE_S``, and what it had used still
 counts. A row also says by when its call ends at the latest (its time limit), so a visitor
 turned away as the demo is busy can be told when to come back. Portable SQL only, as in the
-history store, so PostgreSQL works unchanged."""
+history store, so PostgreSQL works unchanged.
+
+Admission is one transaction that first writes the one row of ``hosted_admissions``: every
+replica's admission waits there for the one before to commit, so two Starts at the same
+instant on two replicas cannot both take the last place (a row lock in PostgreSQL, the
+database's write lock in SQLite)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import (
     Column,
+    Connection,
     Engine,
     Float,
+    Integer,
     MetaData,
     String,
     Table,
@@ -49,6 +58,16 @@ ledger = Table(
     Column("ends_by", Float),  # the latest its time limit lets it end; None: no limit
 )
 
+#: One row, written first by every admission (the module's docstring says why).
+admissions = Table(
+    "hosted_admissions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("count", Integer, nullable=False),
+)
+
+Verdict = TypeVar("Verdict")
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -67,20 +86,51 @@ class Ledger:
         self.engine = engine
         metadata.create_all(engine)
         add_missing_column(engine, "hosted_calls", "ends_by", "FLOAT")
+        try:
+            with engine.begin() as conn:
+                if conn.execute(select(admissions.c.id)).first() is None:
+                    conn.execute(insert(admissions).values(id=1, count=0))
+        except Exception:  # another replica made it at the same moment
+            with engine.connect() as conn:
+                if conn.execute(select(admissions.c.id)).first() is None:
+                    raise
+
+    def admit(
+        self,
+        visitor: str,
+        now: float,
+        decide: Callable[[Usage], Verdict],
+        row: Callable[[Verdict], tuple[str, float | None] | None],
+    ) -> Verdict:
+        """Reads ``visitor``'s usage, ``decide``s, and opens the row ``row`` names for the
+        verdict (its key and ``ends_by``; None: no call) in one transaction that admissions
+        on every replica take in turn."""
+        with self.engine.begin() as conn:
+            conn.execute(update(admissions).values(count=admissions.c.count + 1))
+            verdict = decide(self._usage(conn, visitor, now))
+            if (opened := row(verdict)) is not None:
+                self._open(conn, opened[0], visitor, now, opened[1])
+        return verdict
 
     def open(self, call_key: str, visitor: str, now: float, ends_by: float | None = None) -> None:
         with self.engine.begin() as conn:
-            conn.execute(
-                insert(ledger).values(
-                    call_key=call_key,
-                    visitor=visitor,
-                    started_at=now,
-                    seen_at=now,
-                    seconds=0.0,
-                    usd=0.0,
-                    ends_by=ends_by,
-                )
+            self._open(conn, call_key, visitor, now, ends_by)
+
+    @staticmethod
+    def _open(
+        conn: Connection, call_key: str, visitor: str, now: float, ends_by: float | None
+    ) -> None:
+        conn.execute(
+            insert(ledger).values(
+                call_key=call_key,
+                visitor=visitor,
+                started_at=now,
+                seen_at=now,
+                seconds=0.0,
+                usd=0.0,
+                ends_by=ends_by,
             )
+        )
 
     def update(
         self, call_key: str, seconds: float, usd: float, now: float, ended: bool = False
@@ -97,27 +147,31 @@ class Ledger:
 
     def usage(self, visitor: str, now: float) -> Usage:
         """The figures ``allowance.admit`` needs for ``visitor``, now."""
+        with self.engine.connect() as conn:
+            return self._usage(conn, visitor, now)
+
+    @staticmethod
+    def _usage(conn: Connection, visitor: str, now: float) -> Usage:
         since, fresh = day_start(now), now - STALE_S
         is_open = (ledger.c.ended_at.is_(None), ledger.c.seen_at >= fresh)
-        with self.engine.connect() as conn:
-            seconds, usd = conn.execute(
-                select(func.coalesce(func.sum(ledger.c.seconds), 0.0),
-                       func.coalesce(func.sum(ledger.c.usd), 0.0))
-                .where(ledger.c.visitor == visitor, ledger.c.started_at >= since)
-            ).one()  # fmt: skip
-            mine = conn.execute(
-                select(func.count(distinct(ledger.c.call_key))).where(
-                    ledger.c.visitor == visitor, *is_open
-                )
-            ).scalar_one()
-            everyone = conn.execute(select(func.count()).where(*is_open)).scalar_one()
-            ends = conn.execute(
-                select(ledger.c.ends_by)
-                .where(*is_open, ledger.c.ends_by.is_not(None))
-                .order_by(ledger.c.ends_by)
-                .limit(MAX_ENDS)
-            ).scalars()
-            ends_by = tuple(float(end) for end in ends)
+        seconds, usd = conn.execute(
+            select(func.coalesce(func.sum(ledger.c.seconds), 0.0),
+                   func.coalesce(func.sum(ledger.c.usd), 0.0))
+            .where(ledger.c.visitor == visitor, ledger.c.started_at >= since)
+        ).one()  # fmt: skip
+        mine = conn.execute(
+            select(func.count(distinct(ledger.c.call_key))).where(
+                ledger.c.visitor == visitor, *is_open
+            )
+        ).scalar_one()
+        everyone = conn.execute(select(func.count()).where(*is_open)).scalar_one()
+        ends = conn.execute(
+            select(ledger.c.ends_by)
+            .where(*is_open, ledger.c.ends_by.is_not(None))
+            .order_by(ledger.c.ends_by)
+            .limit(MAX_ENDS)
+        ).scalars()
+        ends_by = tuple(float(end) for end in ends)
         return Usage(float(seconds), float(usd), int(mine), int(everyone), ends_by)
 
     def entries(self, visitor: str | None = None) -> list[Entry]:
