@@ -147,7 +147,8 @@ async def test_end_of_the_browser_leg_hangs_up(server):
     leg = BrowserLeg(bridge)
     await leg.connect()
     bridge.start(target(server.base_url), session())
-    await until(bridge, lambda s: s.status == CONNECTED)
+    # A live leg: its audio reaches the call (a leg that never sends is the next tests').
+    await until(bridge, lambda s: s.status == CONNECTED and s.mic_frames > 0)
     await leg.page.close()  # the tab goes away: the sink's track ends, on_ended fires
     await until(bridge, lambda s: not bridge.active, timeout=10, what="bridge stopped")
     for _ in range(100):

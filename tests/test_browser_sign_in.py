@@ -76,6 +76,17 @@ def sign_out(page: Page, where: str) -> None:
     page.get_by_role("button", name="Sign in", exact=True).wait_for(timeout=60_000)
 
 
+def keep_audio(page: Page) -> None:
+    """Switch "Keep audio" on; a click on a sidebar still being redrawn can be lost, so it
+    is repeated until the switch says on."""
+    switch = page.locator(SIDEBAR).get_by_role("switch", name="Keep audio")
+    deadline = time.monotonic() + 20
+    while not switch.is_checked():
+        assert time.monotonic() < deadline, "Keep audio never switched on"
+        page.locator(SIDEBAR).get_by_text("Keep audio").click()
+        time.sleep(1.0)
+
+
 def only_the_gate(page: Page) -> None:
     time.sleep(1.0)  # a page that went on drawing would have drawn by now
     assert page.locator(IFRAME).count() == 0
@@ -112,7 +123,7 @@ def test_sign_in_lets_in_the_hosts_list_and_counts_minutes_per_person(tmp_path: 
         # Ada is on the list: a call works, until her day's minutes run out.
         sign_in(page, "ada@example.org")
         wait_text(page, SIDEBAR, lambda t: "Signed in as ada@example.org" in t, 60)
-        page.locator(SIDEBAR).get_by_text("Keep audio").click()  # so it can be replayed
+        keep_audio(page)  # so it can be replayed
         press(page, "Start")
         wait_text(page, MAIN, connected, 30)
         wait_text(
