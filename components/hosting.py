@@ -19,8 +19,7 @@ import streamlit as st
 from components import history, state
 from components.plain_text import plain
 from voicelab.call import Bridge
-from voicelab.call.limits import CallLimits, Progress
-from voicelab.hosting.allowance import admit
+from voicelab.call.limits import CallLimits
 from voicelab.hosting.keeper import LedgerKeeper
 from voicelab.hosting.ledger import Ledger
 from voicelab.hosting.passcode import PasscodeGate
@@ -241,10 +240,10 @@ class Admitted:
     books: Books
     at: float
 
-    def watch(self, progress: Callable[[], Progress]) -> None:
-        """From now on the keeper writes the call's row; a call that did not start ends it
-        at the next round."""
-        self.books.keeper.watch(self.key, progress, self.at)
+    def watch(self, bridge: Bridge) -> None:
+        """From now on the keeper writes the call's row from the bridge's progress; a call
+        that did not start ends it at the next round."""
+        self.books.keeper.watch(self.key, bridge.progress, self.at)
 
 
 def admit_call(hosted: HostedPolicy) -> Admitted | str:
@@ -257,14 +256,8 @@ def admit_call(hosted: HostedPolicy) -> Admitted | str:
         return NO_LEDGER
     who, now = visitor(hosted), time.time()
     key = f"{int(now)}-{secrets.token_hex(6)}"
-
-    def row(verdict: CallLimits | str) -> tuple[str, float | None] | None:
-        if isinstance(verdict, str):
-            return None
-        return key, None if verdict.seconds is None else now + verdict.seconds
-
     try:
-        verdict = kept.ledger.admit(who, now, lambda usage: admit(hosted, usage, now), row)
+        verdict = kept.ledger.admit(hosted, who, now, key)
     except Exception:
         log.exception("the hosting ledger could not be read or written")
         return NO_LEDGER
@@ -294,7 +287,7 @@ def start(
     try:
         begin(admitted.limits)
     finally:
-        admitted.watch(bridge.progress)
+        admitted.watch(bridge)
 
 
 def stopped() -> None:

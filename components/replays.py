@@ -42,6 +42,7 @@ def start(source_id: str, wav: bytes, target: Target, config: SessionConfig) -> 
     admitted = None if hosted is None else hosting.admit_call(hosted)
     if isinstance(admitted, str):
         return admitted
+    hosted_call = {} if admitted is None else {"limits": admitted.limits, "watch": admitted.watch}
     future = _pool().submit(
         replay,
         samples,
@@ -49,9 +50,8 @@ def start(source_id: str, wav: bytes, target: Target, config: SessionConfig) -> 
         target,
         config,
         kept.writer,
-        limits=None if admitted is None else admitted.limits,
         owner=hosting.calls_owner(hosted),
-        watch=(lambda bridge: None) if admitted is None else lambda b: admitted.watch(b.progress),
+        **hosted_call,
     )
     state.set_replay(Job(source_id, future))
     return None

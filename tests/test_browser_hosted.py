@@ -84,6 +84,13 @@ def downloads(page: Page) -> bytes:
     return taken
 
 
+def only_the_gate(page: Page) -> None:
+    """No call widget and no session settings: nothing drawn past the gate."""
+    time.sleep(1.0)  # a page that went on drawing would have drawn by now
+    assert page.locator(IFRAME).count() == 0
+    assert page.locator(SIDEBAR).count() == 0 or "Session" not in page.locator(SIDEBAR).inner_text()
+
+
 def no_traceback(page: Page, log: Path) -> None:
     assert "Traceback" not in page.locator("body").inner_text()
     assert "Traceback" not in log.read_text()
@@ -98,12 +105,7 @@ def test_the_gate_the_busy_limit_and_a_spend_limit_that_holds_after_a_reload(tmp
     ):
         # Without the passcode: the gate and nothing else.
         page.locator("input[aria-label='Passcode']").wait_for(timeout=60_000)
-        time.sleep(1.0)  # a page that went on drawing would have drawn by now
-        assert page.locator(IFRAME).count() == 0
-        assert (
-            page.locator(SIDEBAR).count() == 0
-            or "Session" not in page.locator(SIDEBAR).inner_text()
-        )
+        only_the_gate(page)
         enter(page, "horse battery staple")
         wait_text(page, MAIN, lambda t: "That passcode is not right." in t, 15)
         assert page.locator(IFRAME).count() == 0

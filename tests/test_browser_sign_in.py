@@ -21,7 +21,6 @@ from tests.conftest import local_server_process
 from tests.oidc_provider import PAGE_TITLE, oidc_provider, subject_for
 from tests.speech import silence
 from tests.test_browser import (
-    IFRAME,
     KEY,
     MAIN,
     SIDEBAR,
@@ -31,7 +30,7 @@ from tests.test_browser import (
     streamlit_app,
     wait_text,
 )
-from tests.test_browser_hosted import no_traceback, open_first_call, press
+from tests.test_browser_hosted import no_traceback, only_the_gate, open_first_call, press
 from tests.test_browser_pages import go, grid_text
 from voicelab.hosting.ledger import Ledger
 
@@ -85,12 +84,6 @@ def keep_audio(page: Page) -> None:
         assert time.monotonic() < deadline, "Keep audio never switched on"
         page.locator(SIDEBAR).get_by_text("Keep audio").click()
         time.sleep(1.0)
-
-
-def only_the_gate(page: Page) -> None:
-    time.sleep(1.0)  # a page that went on drawing would have drawn by now
-    assert page.locator(IFRAME).count() == 0
-    assert page.locator(SIDEBAR).count() == 0 or "Session" not in page.locator(SIDEBAR).inner_text()
 
 
 def test_sign_in_lets_in_the_hosts_list_and_counts_minutes_per_person(tmp_path: Path):

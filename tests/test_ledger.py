@@ -74,22 +74,21 @@ def test_the_ledger_says_when_open_calls_end_at_the_latest(ledger: Ledger):
     assert usage.all_open == 3 and usage.ends_by == (NOON + 300.0, NOON + 900.0)
 
 
+def slow_admit(policy: HostedPolicy, usage: Usage, now: float) -> CallLimits | str:
+    """A replica slow between reading the figures and writing its row: the others read
+    meanwhile."""
+    verdict = admit(policy, usage, now)
+    time.sleep(0.05)
+    return verdict
+
+
 def race(replicas: list[Ledger], policy: HostedPolicy, now: float, tag: str) -> list:
-    """Every replica admits a visitor of its own at the same instant, each slow between
-    reading and writing (the others read meanwhile)."""
+    """Every replica admits a visitor of its own at the same instant."""
     together = threading.Barrier(len(replicas))
 
-    def decide(usage: Usage) -> CallLimits | str:
-        verdict = admit(policy, usage, now)
-        time.sleep(0.05)
-        return verdict
-
     def start(replica: Ledger, n: int) -> CallLimits | str:
-        def row(verdict: CallLimits | str) -> tuple[str, None] | None:
-            return None if isinstance(verdict, str) else (f"{tag}-{n}", None)
-
         together.wait()
-        return replica.admit(f"10.0.0.{n}", now, decide, row)
+        return replica.admit(policy, f"10.0.0.{n}", now, f"{tag}-{n}", slow_admit)
 
     with concurrent.futures.ThreadPoolExecutor(len(replicas)) as pool:
         return list(pool.map(start, replicas, range(len(replicas))))

@@ -99,7 +99,7 @@ class HistoryStore:
         if sqlite:
             event.listen(self._engine, "connect", sqlite_pragmas)
         metadata.create_all(self._engine)
-        add_missing_column(self._engine, "calls", "owner", f"VARCHAR({ID_LENGTH})")
+        add_missing_column(self._engine, calls.c.owner)
         self.audio_dir.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -312,10 +312,7 @@ class HistoryStore:
     # forgetting ------------------------------------------------------------------------
 
     def delete(self, call_id: str, owner: str | None = None) -> None:
-        if owner is None:
-            self._delete([call_id])
-        else:
-            self._delete(self._owned([call_id], owner))
+        self._delete([call_id] if owner is None else self._owned(owner, [call_id]))
 
     def prune(self) -> int:
         """Keep the newest ``keep_calls`` calls; returns how many older ones went."""
@@ -331,10 +328,7 @@ class HistoryStore:
 
     def delete_all(self, owner: str | None = None) -> None:
         if owner is not None:
-            with self._engine.connect() as conn:
-                query = select(calls.c.call_id).where(calls.c.owner == owner)
-                mine = list(conn.execute(query).scalars())
-            self._delete(mine)
+            self._delete(self._owned(owner))
             return
         with self._engine.begin() as conn:
             for table in (events, turns, calls):
@@ -342,11 +336,12 @@ class HistoryStore:
         for path in self.audio_dir.glob("*.pcm"):
             path.unlink(missing_ok=True)
 
-    def _owned(self, call_ids: Sequence[str], owner: str) -> list[str]:
+    def _owned(self, owner: str, among: Sequence[str] | None = None) -> list[str]:
+        """The ids of ``owner``'s calls (of those ``among``, if given)."""
+        query = select(calls.c.call_id).where(calls.c.owner == owner)
+        if among is not None:
+            query = query.where(calls.c.call_id.in_(among))
         with self._engine.connect() as conn:
-            query = select(calls.c.call_id).where(
-                calls.c.call_id.in_(call_ids), calls.c.owner == owner
-            )
             return list(conn.execute(query).scalars())
 
     def _delete(self, call_ids: Sequence[str]) -> None:

@@ -99,18 +99,21 @@ def chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
         yield items[i : i + CHUNK]
 
 
-def add_missing_column(engine: Engine, table: str, column: str, sql_type: str) -> None:
-    """A column added to a table made by an older version (``create_all`` adds tables, not
-    columns). Another process may add it at the same moment: then it is there."""
+def add_missing_column(engine: Engine, column: Column[Any]) -> None:
+    """``column`` added to its table when the table was made by an older version
+    (``create_all`` adds tables, not columns). Another process may add it at the same
+    moment: then it is there."""
+    table = column.table.name
 
     def present() -> bool:
-        return column in {c["name"] for c in inspect_db(engine).get_columns(table)}
+        return column.name in {c["name"] for c in inspect_db(engine).get_columns(table)}
 
     if present():
         return
+    kind = column.type.compile(dialect=engine.dialect)
     try:
         with engine.begin() as conn:
-            conn.execute(sql(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
+            conn.execute(sql(f"ALTER TABLE {table} ADD COLUMN {column.name} {kind}"))
     except Exception:
         if not present():
             raise

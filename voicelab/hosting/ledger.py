@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from sqlalchemy import (
     Column,
@@ -35,8 +34,10 @@ from sqlalchemy import (
     update,
 )
 
+from voicelab.call.limits import CallLimits
 from voicelab.history.tables import add_missing_column
-from voicelab.hosting.allowance import Usage, day_start
+from voicelab.hosting.allowance import Usage, admit, day_start
+from voicelab.hosting.policy import HostedPolicy
 
 #: A row not refreshed for this long is a call whose replica is gone.
 STALE_S = 30.0
@@ -66,8 +67,6 @@ admissions = Table(
     Column("count", Integer, nullable=False),
 )
 
-Verdict = TypeVar("Verdict")
-
 
 @dataclass(frozen=True)
 class Entry:
@@ -85,7 +84,7 @@ class Ledger:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         metadata.create_all(engine)
-        add_missing_column(engine, "hosted_calls", "ends_by", "FLOAT")
+        add_missing_column(engine, ledger.c.ends_by)
         try:
             with engine.begin() as conn:
                 if conn.execute(select(admissions.c.id)).first() is None:
@@ -97,19 +96,20 @@ class Ledger:
 
     def admit(
         self,
+        policy: HostedPolicy,
         visitor: str,
         now: float,
-        decide: Callable[[Usage], Verdict],
-        row: Callable[[Verdict], tuple[str, float | None] | None],
-    ) -> Verdict:
-        """Reads ``visitor``'s usage, ``decide``s, and opens the row ``row`` names for the
-        verdict (its key and ``ends_by``; None: no call) in one transaction that admissions
-        on every replica take in turn."""
+        call_key: str,
+        decide: Callable[[HostedPolicy, Usage, float], CallLimits | str] = admit,
+    ) -> CallLimits | str:
+        """``decide`` on ``visitor``'s usage now and, when the call may start, open its row
+        (``call_key``), in one transaction that admissions on every replica take in turn."""
         with self.engine.begin() as conn:
             conn.execute(update(admissions).values(count=admissions.c.count + 1))
-            verdict = decide(self._usage(conn, visitor, now))
-            if (opened := row(verdict)) is not None:
-                self._open(conn, opened[0], visitor, now, opened[1])
+            verdict = decide(policy, self._usage(conn, visitor, now), now)
+            if not isinstance(verdict, str):
+                ends_by = None if verdict.seconds is None else now + verdict.seconds
+                self._open(conn, call_key, visitor, now, ends_by)
         return verdict
 
     def open(self, call_key: str, visitor: str, now: float, ends_by: float | None = None) -> None:

@@ -61,6 +61,7 @@ class HostedPolicy:
 _NUMBERS = {"minutes_per_day", "spend_per_call_usd", "spend_per_day_usd"}
 _COUNTS = {"calls_per_visitor", "calls_at_once"}
 _FLAGS = {"allow_local", "trust_forwarded_for"}
+_CHOICES: dict[str, tuple[str, ...]] = {"keys": KEY_POLICIES, "history": HISTORY_POLICIES}
 
 
 def _number(name: str, value: Any) -> float:
@@ -113,16 +114,10 @@ def policy_from(section: Mapping[str, Any]) -> HostedPolicy:
             if not isinstance(value, bool):
                 raise PolicyError(f"[hosted] {name} must be true or false, not {value!r}.")
             values[name] = value
-        elif name == "keys":
-            if value not in KEY_POLICIES:
+        elif name in _CHOICES:
+            if value not in _CHOICES[name]:
                 raise PolicyError(
-                    f"[hosted] keys must be one of {', '.join(KEY_POLICIES)}, not {value!r}."
-                )
-            values[name] = value
-        elif name == "history":
-            if value not in HISTORY_POLICIES:
-                raise PolicyError(
-                    f"[hosted] history must be one of {', '.join(HISTORY_POLICIES)}, not {value!r}."
+                    f"[hosted] {name} must be one of {', '.join(_CHOICES[name])}, not {value!r}."
                 )
             values[name] = value
         elif name == "allowed_users":
